@@ -1,0 +1,37 @@
+# The README's commands. `make install` is idempotent: it bootstraps a pinned uv into .tools/,
+# then installs exactly what uv.lock says into .venv/ (the `umkm` command lands at .venv/bin/umkm).
+SHELL := /bin/bash
+PY ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+
+.PHONY: install demo test lint serve bench clean
+
+install: .venv/bin/umkm
+
+$(UV):
+	$(PY) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/bin/umkm: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --python $(PY)
+	@touch $@
+
+demo: install
+	.venv/bin/umkm demo
+
+test: install
+	.venv/bin/pytest -q
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+clean:
+	rm -rf .venv .tools demo .pytest_cache
