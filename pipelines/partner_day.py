@@ -1,0 +1,251 @@
+"""One partner-day through its stages: inspect, read, transform, validate, load.
+
+Each stage is a plain function; the flows wrap each in a Prefect task. Stages hand over
+Arrow IPC files in the staging area (pseudonymised only) and small frozen dataclasses, so a
+stage can run in another process or on another machine (Dask) and only the load needs the
+single warehouse writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines import warehouse
+from pipelines.contracts import CONTRACT_DIR, Contract
+from pipelines.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
+from pipelines.normalise import listing_day_records, normalise
+from pipelines.settings import Settings
+from pipelines.staging import read_partner_day, write_frame
+from pipelines.validate import validate
+
+
+def contract_sha256(contract: Contract) -> str:
+    return hashlib.sha256((CONTRACT_DIR / f"{contract.partner}.yaml").read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a stage hands on: where its files are and what it found. Never personal data."""
+
+    partner: str
+    export_date: date
+    status: str  # pending | unchanged | failed | loaded
+    content_sha256: str | None = None
+    contract_sha256: str | None = None
+    files: tuple[dict[str, object], ...] = ()
+    rows_read: int | None = None
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    warnings: int = 0
+    detail: str | None = None
+    notes: tuple[str, ...] = ()  # delivery-level warnings
+    work_dir: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.partner} {self.export_date.isoformat()}"
+
+    def fail(self, reason: str, rows_read: int | None = None) -> Step:
+        return replace(
+            self,
+            status="failed",
+            detail=reason,
+            rows_read=rows_read,
+            rows_loaded=0,
+            rows_quarantined=0,
+            warnings=0,
+        )
+
+    def timed(self, stage: str, started: float, **changes: object) -> Step:
+        return replace(
+            self,
+            seconds={**self.seconds, stage: round(time.perf_counter() - started, 3)},
+            **changes,
+        )  # type: ignore[arg-type]
+
+
+def inspect(
+    day: PartnerDay, contract: Contract, settings: Settings, ledger: warehouse.LedgerEntry | None
+) -> tuple[Step, Delivery]:
+    """Hash the delivery; `unchanged` when the ledger already holds this content under this contract."""
+    started = time.perf_counter()
+    delivery = inspect_delivery(day, contract, settings.max_file_bytes, settings.max_day_bytes)
+    step = Step(day.partner, day.export_date, "pending", delivery.content_sha256, contract_sha256(contract),
+                tuple({"name": f.name, "sha256": f.sha256, "size": f.size} for f in delivery.files),
+                notes=delivery.warnings)  # fmt: skip
+    if (
+        ledger
+        and ledger.content_sha256 == step.content_sha256
+        and ledger.contract_sha256 == step.contract_sha256
+    ):
+        return step.timed("inspect", started, status="unchanged"), delivery
+    if delivery.refusal:
+        return step.timed("inspect", started).fail(delivery.refusal), delivery
+    work = (
+        settings.staging_dir
+        / day.partner
+        / day.export_date.isoformat()
+        / (step.content_sha256 or "none")[:16]
+    )
+    return step.timed("inspect", started, work_dir=work), delivery
+
+
+def read(
+    step: Step, delivery: Delivery, contract: Contract, key: bytes, settings: Settings
+) -> Step:
+    """Read and pseudonymise every record; writes raw.arrow."""
+    if step.status != "pending":
+        return step
+    started = time.perf_counter()
+    assert step.work_dir is not None
+    try:
+        out = read_partner_day(delivery, contract, key, settings.max_uncompressed_bytes)
+    except DeliveryRefused as exc:
+        return step.timed("read", started).fail(exc.reason, exc.rows_read)
+    write_frame(out.frame, step.work_dir / "raw.arrow")
+    files = tuple(
+        {"name": f.name, "sha256": f.sha256, "size": f.size, "rows": f.rows} for f in out.files
+    )
+    return step.timed(
+        "read", started, files=files, rows_read=out.rows_read, notes=step.notes + out.warnings
+    )
+
+
+def transform(step: Step, contract: Contract) -> Step:
+    """Canonical records (records.arrow) and one row per listing for the day (day_records.arrow)."""
+    if step.status != "pending":
+        return step
+    started = time.perf_counter()
+    assert step.work_dir is not None
+    raw = pl.scan_ipc(step.work_dir / "raw.arrow")
+    if not raw.collect_schema().names():
+        raw = pl.LazyFrame(
+            schema={
+                "_file": pl.String,
+                "_file_index": pl.Int32,
+                "_row": pl.Int64,
+                "_malformed": pl.String,
+            }
+        )
+    raw = _ensure_columns(raw, contract)
+    records = normalise(raw, contract, step.export_date).collect()
+    write_frame(records, step.work_dir / "records.arrow")
+    if contract.channel == "marketplace":
+        write_frame(
+            listing_day_records(records.lazy(), contract).collect(),
+            step.work_dir / "day_records.arrow",
+        )
+    quarantined = records.select(pl.col("quarantine_rule").is_not_null().sum()).item()
+    warned = records.select((pl.col("warnings").list.len() > 0).sum()).item()
+    return step.timed(
+        "transform",
+        started,
+        rows_loaded=records.height - quarantined,
+        rows_quarantined=quarantined,
+        warnings=warned,
+    )
+
+
+def _ensure_columns(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
+    names = raw.collect_schema().names()
+    needed = {c.field for c in contract.columns if not c.pii} | {
+        "nik_ps",
+        "nik_problem",
+        "phone_ps",
+        "phone_problem",
+    }
+    return raw.with_columns(
+        pl.lit(None, pl.String).alias(n) for n in sorted(needed) if n not in names
+    )
+
+
+def run_validation(step: Step, contract: Contract, volume_history: list[int]) -> Step:
+    """The partner's Great Expectations suite; fails the day past the quarantine threshold."""
+    if step.status != "pending":
+        return step
+    started = time.perf_counter()
+    assert step.work_dir is not None
+    records = pl.read_ipc(step.work_dir / "records.arrow", memory_map=False)
+    result = validate(records, contract, step.export_date)
+    write_frame(result.results, step.work_dir / "validation.arrow")
+    notes = list(step.notes)
+    if volume_history and step.rows_read is not None:
+        median = sorted(volume_history)[len(volume_history) // 2]
+        if median > 0 and (step.rows_read < median / 10 or step.rows_read > median * 10):
+            notes.append(
+                f"volume warning: {step.rows_read} records against a recent median of {median}"
+            )
+    step = step.timed("validate", started, notes=tuple(notes))
+    if not result.gate_passed:
+        return step.fail(result.gate_detail, step.rows_read)
+    return step
+
+
+def outcome_of(step: Step) -> warehouse.PartnerDayOutcome:
+    detail_parts = ([step.detail] if step.detail else []) + list(step.notes)
+    return warehouse.PartnerDayOutcome(
+        step.partner, step.export_date, "failed" if step.status == "failed" else "loaded", step.rows_read,
+        step.rows_loaded, step.rows_quarantined, step.warnings, step.content_sha256, step.contract_sha256,
+        "; ".join(detail_parts) or None, json.dumps(list(step.files), sort_keys=True),
+    )  # fmt: skip
+
+
+def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
+    """Write the partner-day into the warehouse in one transaction (or record its failure)."""
+    at = datetime.now(UTC)
+    if step.status == "unchanged":
+        warehouse.record_attempt(
+            con, run_id, step.partner, step.export_date, "unchanged", step.content_sha256, None, at
+        )
+        return step
+    started = time.perf_counter()
+    outcome = outcome_of(step)
+    if step.status == "failed":
+        warehouse.save_failure(con, outcome, at)
+    else:
+        assert step.work_dir is not None
+        if step.rows_read != step.rows_loaded + step.rows_quarantined:
+            raise AssertionError(
+                f"{step.label}: rows read {step.rows_read} != loaded + quarantined"
+            )
+        records = pl.read_ipc(step.work_dir / "records.arrow", memory_map=False)
+        day_records = (
+            pl.read_ipc(step.work_dir / "day_records.arrow", memory_map=False)
+            if contract.channel == "marketplace"
+            else None
+        )
+        validation = pl.read_ipc(step.work_dir / "validation.arrow", memory_map=False)
+        warehouse.load_partner_day(
+            con,
+            outcome,
+            records,
+            day_records,
+            validation,
+            contract.channel,
+            contract.delivery == "snapshot",
+            at,
+        )
+        step = replace(step, status="loaded")
+    warehouse.record_attempt(
+        con,
+        run_id,
+        step.partner,
+        step.export_date,
+        outcome.status,
+        step.content_sha256,
+        outcome.detail,
+        at,
+    )
+    if step.work_dir is not None:
+        shutil.rmtree(step.work_dir, ignore_errors=True)
+    return step.timed("load", started)

@@ -1,0 +1,578 @@
+"""Readers: one delivered file to a raw frame of text columns named by canonical field.
+
+Each reader returns every record of the file: parsed records with their values, and
+structurally malformed records (wrong field count, unterminated quote, invalid JSON) with
+`_malformed` set, so that nothing read is lost. `_row` is the record's number in the file
+(1-based, header excluded; for Excel, the spreadsheet row number). Personal columns are still
+raw here: `pipelines.staging.read_partner_day` pseudonymises them before anything leaves.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.contracts import Contract
+from pipelines.landing import DeliveredFile, DeliveryRefused
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = codecs.BOM_UTF8
+_SEPARATORS = [",", ";", "\t", "|"]
+# DuckDB's CSV error types, in words for the quarantine
+_CSV_ERRORS = {
+    "MISSING COLUMNS": "too few fields (malformed or truncated row)",
+    "TOO MANY COLUMNS": "too many fields (malformed row)",
+    "UNQUOTED VALUE": "unterminated or stray quote (malformed or truncated row)",
+    "LINE SIZE OVER MAXIMUM": "row longer than the line-size limit",
+    "CAST ERROR": "malformed record",
+}
+
+
+@dataclass
+class RawFile:
+    frame: pl.DataFrame  # _file, _row, _malformed, one String column per contract field
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_file(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
+    """Read one delivered file per its contract's format."""
+    readers = {
+        "csv": _read_csv,
+        "jsonl": _read_jsonl,
+        "parquet": _read_parquet,
+        "excel": _read_excel,
+    }
+    return readers[contract.format](file, contract, max_uncompressed)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    # Partner files are untrusted: no extension loading, no external access beyond the file.
+    con.execute("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false")
+    return con
+
+
+def _finish(
+    frame: pl.DataFrame, file: DeliveredFile, contract: Contract, rename: dict[str, str]
+) -> pl.DataFrame:
+    """Rename partner columns to canonical fields, add `_file`; every field column present."""
+    frame = frame.rename(rename)
+    fields = [c.field for c in contract.columns]
+    missing = [f for f in fields if f not in frame.columns]
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(f) for f in missing)
+    extra = [c for c in frame.columns if c.startswith("_") and c not in ("_row", "_malformed")]
+    return frame.select(
+        pl.lit(file.name).alias("_file"),
+        pl.col("_row").cast(pl.Int64),
+        pl.col("_malformed").cast(pl.String),
+        *[pl.col(f) for f in dict.fromkeys(fields)],
+        *[pl.col(c) for c in extra],
+    )
+
+
+def _check_columns(
+    found: list[str], contract: Contract, file: DeliveredFile
+) -> tuple[dict[str, str], list[str]]:
+    """Match columns by name; refuse missing or renamed ones; warn about extras."""
+    expected = [c.name for c in contract.columns]
+    missing = [n for n in expected if n not in found]
+    extra = [n for n in found if n not in expected]
+    if missing:
+        hint = f"; unexpected columns {extra}" if extra else ""
+        raise DeliveryRefused(f"file {file.name!r}: columns missing or renamed: {missing}{hint}")
+    duplicated = sorted({n for n in found if found.count(n) > 1})
+    if duplicated:
+        raise DeliveryRefused(f"file {file.name!r}: columns appear twice: {duplicated}")
+    warnings = [f"file {file.name!r}: extra columns ignored: {extra}"] if extra else []
+    return {c.name: c.field for c in contract.columns}, warnings
+
+
+def _record_numbers(n_valid: int, rejected: list[int]) -> pl.Series:
+    """Record numbers of the parsed rows: 1..(valid + rejected) without the rejected ones."""
+    total = n_valid + len(rejected)
+    numbers = pl.int_range(1, total + 1, eager=True, dtype=pl.Int64)
+    return numbers.filter(~numbers.is_in(pl.Series(rejected, dtype=pl.Int64).implode()))
+
+
+def _decompressed_head(file: DeliveredFile, compressed: bool, limit: int = 1 << 16) -> bytes:
+    if not compressed:
+        with open(file.path, "rb") as handle:
+            return handle.read(limit)
+    with open(file.path, "rb") as handle:
+        if handle.read(2) != GZIP_MAGIC:
+            raise DeliveryRefused(f"file {file.name!r} is not gzip (its first bytes say otherwise)")
+    try:
+        with gzip.open(file.path, "rb") as handle:
+            return handle.read(limit)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DeliveryRefused(f"file {file.name!r} is not a readable gzip file ({exc})") from None
+
+
+def _gzip_size_within(file: DeliveredFile, max_uncompressed: int) -> None:
+    """Stream-decompress to count bytes, refusing past the cap (a gzip bomb never fills memory)."""
+    seen = 0
+    try:
+        with gzip.open(file.path, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                seen += len(chunk)
+                if seen > max_uncompressed:
+                    raise DeliveryRefused(
+                        f"file {file.name!r} expands beyond {max_uncompressed:,} bytes "
+                        f"(compression ratio over {seen // max(file.size, 1):,}:1); refused as a possible gzip bomb"
+                    )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DeliveryRefused(f"file {file.name!r} is not a readable gzip file ({exc})") from None
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def _decode_head_line(head: bytes, encoding: str, file: DeliveredFile) -> str:
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if encoding == "windows-1252":
+        if head.startswith(UTF8_BOM):
+            raise DeliveryRefused(
+                f"file {file.name!r} starts with a UTF-8 byte order mark; contract says Windows-1252"
+            )
+        return first.decode("cp1252", errors="strict")
+    first = first.removeprefix(UTF8_BOM)
+    try:
+        return first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DeliveryRefused(
+            f"file {file.name!r}: header is not UTF-8 (contract says {encoding})"
+        ) from None
+
+
+def _read_csv(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
+    opts = contract.csv
+    assert opts is not None
+    compressed = contract.files.compression == "gzip"
+    if compressed:
+        _gzip_size_within(file, max_uncompressed)
+    head = _decompressed_head(file, compressed)
+    try:
+        header_line = _decode_head_line(head, opts.encoding, file)
+    except UnicodeDecodeError:
+        raise DeliveryRefused(f"file {file.name!r}: header is not {opts.encoding}") from None
+    names = next(csv.reader([header_line], delimiter=opts.separator, quotechar=opts.quote), [])
+    names = [n.strip() for n in names]
+    expected = [c.name for c in contract.columns]
+    if not set(expected) <= set(names):
+        for other in _SEPARATORS:
+            if other != opts.separator:
+                alt = next(csv.reader([header_line], delimiter=other, quotechar=opts.quote), [])
+                if set(expected) <= {n.strip() for n in alt}:
+                    raise DeliveryRefused(
+                        f"file {file.name!r} is separated by {other!r}; contract says {opts.separator!r}"
+                    )
+    rename, warnings = _check_columns(names, contract, file)
+
+    source: str | io.BytesIO = str(file.path)
+    if opts.encoding == "windows-1252":
+        raw = gzip.decompress(file.path.read_bytes()) if compressed else file.path.read_bytes()
+        if _is_utf8_with_non_ascii(raw):
+            raise DeliveryRefused(
+                f"file {file.name!r} is UTF-8 encoded; contract says Windows-1252"
+            )
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise DeliveryRefused(
+                f"file {file.name!r}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not Windows-1252"
+            ) from None
+        source = io.BytesIO(text.encode("utf-8"))
+        del raw, text
+
+    con = _connection()
+    try:
+        rel = con.read_csv(
+            source,
+            header=True,
+            sep=opts.separator,
+            quotechar=opts.quote,
+            escapechar=opts.quote,
+            columns={f"c{i}": "VARCHAR" for i in range(len(names))},
+            auto_detect=False,
+            store_rejects=True,
+            strict_mode=True,
+            compression="gzip" if compressed and isinstance(source, str) else "none",
+            encoding="utf-8",
+            null_padding=False,
+        )
+        table = rel.to_arrow_table()
+        rejects = con.sql(
+            "SELECT line - 1 AS record, error_type FROM reject_errors ORDER BY line"
+        ).pl()
+    except duckdb.Error as exc:
+        raise DeliveryRefused(
+            f"file {file.name!r} could not be parsed as CSV: {_first_line(exc)}"
+        ) from None
+    finally:
+        con.close()
+    if rejects["error_type"].cast(pl.String).str.starts_with("INVALID").any():
+        bad = rejects.filter(pl.col("error_type").cast(pl.String).str.starts_with("INVALID"))[
+            "record"
+        ][0]
+        raise DeliveryRefused(
+            f"file {file.name!r}: record {bad} is not valid {opts.encoding} (never decoded lossily)",
+        )
+    rejects = rejects.unique("record", keep="first", maintain_order=True)
+    parsed = pl.from_arrow(table)
+    assert isinstance(parsed, pl.DataFrame)
+    parsed = parsed.rename({f"c{i}": n for i, n in enumerate(names)})
+    parsed = parsed.select([n for n in names if n in rename])
+    parsed = parsed.with_columns(
+        _record_numbers(parsed.height, rejects["record"].to_list()).alias("_row"),
+        pl.lit(None, pl.String).alias("_malformed"),
+    )
+    # a header line repeated inside the data is a malformed record, not a seller
+    is_header = pl.all_horizontal(pl.col(n).str.strip_chars() == pl.lit(n) for n in rename)
+    parsed = parsed.with_columns(
+        pl.when(is_header.fill_null(False))
+        .then(pl.lit("repeated header row"))
+        .otherwise(pl.col("_malformed"))
+        .alias("_malformed")
+    )
+    malformed = rejects.select(
+        pl.col("record").cast(pl.Int64).alias("_row"),
+        pl.col("error_type")
+        .cast(pl.String)
+        .replace_strict(_CSV_ERRORS, default="malformed record")
+        .alias("_malformed"),
+    )
+    frame = pl.concat([parsed, malformed], how="diagonal").sort("_row")
+    return RawFile(_finish(frame, file, contract, rename), warnings)
+
+
+def _is_utf8_with_non_ascii(raw: bytes) -> bool:
+    if raw.isascii():
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300]
+
+
+# --- JSON Lines ----------------------------------------------------------------------------
+
+
+def _json_paths(contract: Contract) -> dict[str, str]:
+    return {c.name: "$." + c.name for c in contract.columns}
+
+
+def _read_jsonl(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
+    compressed = contract.files.compression == "gzip"
+    if compressed:
+        _gzip_size_within(file, max_uncompressed)
+        _decompressed_head(file, compressed, 2)
+    paths = _json_paths(contract)
+    known_top = {n.split(".")[0] for n in paths}
+    known_nested = {n for n in paths if "." in n}
+    con = _connection()
+    try:
+        con.read_csv(
+            str(file.path),
+            header=False,
+            sep="\x1f",  # a raw unit separator cannot occur in valid JSON
+            quotechar="",
+            escapechar="",
+            columns={"line": "VARCHAR"},
+            auto_detect=False,
+            store_rejects=True,
+            strict_mode=True,
+            compression="gzip" if compressed else "none",
+            encoding="utf-8",
+        ).to_view("raw_lines")
+        lines = con.sql("SELECT line FROM raw_lines").to_arrow_table()
+        rejects = con.sql("SELECT line AS record, error_type FROM reject_errors ORDER BY line").pl()
+        if rejects["error_type"].cast(pl.String).str.starts_with("INVALID").any():
+            raise DeliveryRefused(
+                f"file {file.name!r} is not valid UTF-8 JSON Lines (never decoded lossily)"
+            )
+        rejects = rejects.unique("record", keep="first", maintain_order=True)
+        numbered = pl.from_arrow(lines)
+        assert isinstance(numbered, pl.DataFrame)
+        numbered = numbered.with_columns(
+            _record_numbers(numbered.height, rejects["record"].to_list()).alias("_row")
+        )
+        con.register("numbered", numbered.to_arrow())
+        selects = []
+        for c in contract.columns:
+            path = paths[c.name]
+            if c.type == "list":
+                # a list of codes, or a lone code; kept as text "a|b|c"
+                expr = (
+                    f"CASE json_type(j, '{path}') WHEN 'ARRAY' THEN "
+                    f"array_to_string(list_transform(CAST(json_extract(j, '{path}') AS JSON[]), lambda x: json_extract_string(x, '$')), '|') "
+                    f"ELSE json_extract_string(j, '{path}') END"
+                )
+            elif c.type == "exact_integer_text":
+                # exact text of an integer up to 2^64-1; a float or larger number is no key
+                expr = (
+                    f"CASE WHEN json_type(j, '{path}') IN ('UBIGINT', 'BIGINT') "
+                    f"OR (json_type(j, '{path}') = 'VARCHAR' AND regexp_full_match(json_extract_string(j, '{path}'), '[0-9]{{1,20}}') "
+                    f"AND TRY_CAST(json_extract_string(j, '{path}') AS UBIGINT) IS NOT NULL) "
+                    f"THEN json_extract_string(j, '{path}') END"
+                )
+            else:
+                expr = f"CASE WHEN json_type(j, '{path}') IN ('ARRAY', 'OBJECT') THEN NULL ELSE json_extract_string(j, '{path}') END"
+            selects.append(f'{expr} AS "{c.field}"')
+        # which top-level and nested keys were not in the spec (reported, then ignored)
+        nested_parents = sorted({n.split(".")[0] for n in known_nested})
+        unknown_nested = (
+            " || ".join(
+                f"list_transform(list_filter(CASE WHEN json_type(j, '$.{p}') = 'OBJECT' THEN json_keys(j, '$.{p}') ELSE [] END, "
+                f"lambda k: NOT list_contains({sorted(n.split('.', 1)[1] for n in known_nested if n.startswith(p + '.'))}::VARCHAR[], k)), lambda k: '{p}.' || k)"
+                for p in nested_parents
+            )
+            or "[]::VARCHAR[]"
+        )
+        query = f"""
+            WITH v AS (
+                SELECT _row, CASE WHEN json_valid(line) AND json_type(line::JSON) = 'OBJECT' THEN line::JSON END AS j
+                FROM numbered
+            )
+            SELECT _row,
+                   CASE WHEN j IS NULL THEN 'invalid JSON line' END AS _malformed,
+                   {", ".join(selects)},
+                   list_filter(COALESCE(json_keys(j), []), lambda k: NOT list_contains({sorted(known_top)}::VARCHAR[], k))
+                     || {unknown_nested} AS _unknown_fields
+            FROM v ORDER BY _row
+        """
+        parsed = con.sql(query).pl()
+    except duckdb.Error as exc:
+        raise DeliveryRefused(
+            f"file {file.name!r} could not be read as JSON Lines: {_first_line(exc)}"
+        ) from None
+    finally:
+        con.close()
+    malformed = rejects.select(
+        pl.col("record").cast(pl.Int64).alias("_row"), pl.lit("malformed line").alias("_malformed")
+    )
+    unknown = parsed.select(pl.col("_unknown_fields").explode().drop_nulls().unique().sort())
+    warnings = []
+    if unknown.height:
+        counts = parsed.select(pl.col("_unknown_fields").list.len().gt(0).sum()).item()
+        warnings.append(
+            f"file {file.name!r}: unknown fields ignored on {counts} lines: {unknown.to_series().to_list()}"
+        )
+    frame = pl.concat([parsed.drop("_unknown_fields"), malformed], how="diagonal").sort("_row")
+    return RawFile(_finish(frame, file, contract, {}), warnings)
+
+
+# --- Parquet -------------------------------------------------------------------------------
+
+_PARQUET_TYPES = {
+    "string": {"VARCHAR"},
+    "int16": {"SMALLINT"},
+    "int32": {"INTEGER"},
+    "date": {"DATE"},
+    "bool": {"BOOLEAN"},
+}
+
+
+def _read_parquet(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
+    with open(file.path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PAR1":
+        raise DeliveryRefused(f"file {file.name!r} is not Parquet (no PAR1 magic)")
+    con = _connection()
+    try:
+        described = con.sql(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(file.path)})").pl()
+        types = dict(zip(described["column_name"], described["column_type"], strict=True))
+        rename, warnings = _check_columns(list(types), contract, file)
+        wrong = [
+            f"{c.name} is {types[c.name]}, expected {c.type}"
+            for c in contract.columns
+            if c.type and types[c.name] not in _PARQUET_TYPES[c.type]
+        ]
+        if wrong:
+            raise DeliveryRefused(
+                f"file {file.name!r}: column types differ from the contract: {wrong}"
+            )
+        cols = ", ".join(f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' for c in contract.columns)
+        frame = con.sql(
+            f"SELECT file_row_number + 1 AS _row, NULL::VARCHAR AS _malformed, {cols} "
+            f"FROM read_parquet({_sql_str(file.path)}, file_row_number = true) ORDER BY file_row_number"
+        ).pl()
+    except duckdb.Error as exc:
+        raise DeliveryRefused(
+            f"file {file.name!r} could not be read as Parquet: {_first_line(exc)}"
+        ) from None
+    finally:
+        con.close()
+    return RawFile(_finish(frame, file, contract, rename), warnings)
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+# --- Excel ---------------------------------------------------------------------------------
+
+_MAX_XLSX_ENTRIES = 1000
+_MAX_XLSX_RATIO = 200
+
+
+def _xlsx_guard(file: DeliveredFile, max_uncompressed: int) -> zipfile.ZipFile:
+    """Open an xlsx (a zip) only if its entries are safe: no traversal, bounded size and ratio."""
+    try:
+        archive = zipfile.ZipFile(file.path)
+    except zipfile.BadZipFile:
+        raise DeliveryRefused(
+            f"file {file.name!r} is not an Excel workbook (not a zip archive)"
+        ) from None
+    infos = archive.infolist()
+    if len(infos) > _MAX_XLSX_ENTRIES:
+        raise DeliveryRefused(f"file {file.name!r} has {len(infos)} archive entries; refused")
+    total = 0
+    for info in infos:
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+            raise DeliveryRefused(f"file {file.name!r} has an archive entry with an unsafe path")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise DeliveryRefused(f"file {file.name!r} has a link inside the archive")
+        total += info.file_size
+        if (
+            info.compress_size
+            and info.file_size / info.compress_size > _MAX_XLSX_RATIO
+            and info.file_size > 1 << 20
+        ):
+            raise DeliveryRefused(
+                f"file {file.name!r}: entry expands {info.file_size // info.compress_size}:1; refused"
+            )
+    if total > max_uncompressed:
+        raise DeliveryRefused(f"file {file.name!r} expands to {total:,} bytes, over the cap")
+    return archive
+
+
+def _sheet_xml_name(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    workbook = archive.read("xl/workbook.xml").decode("utf-8")
+    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8")
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", workbook):
+        name = re.search(r'\bname="([^"]*)"', tag)
+        rid = re.search(r'\br:id="([^"]*)"', tag)
+        if name and rid and _xml_unescape(name.group(1)) == sheet:
+            for rel in re.findall(r"<Relationship\b[^>]*>", rels):
+                if f'Id="{rid.group(1)}"' in rel:
+                    target = re.search(r'Target="([^"]*)"', rel)
+                    if target:
+                        t = target.group(1).lstrip("/")
+                        return t if t.startswith("xl/") else "xl/" + t
+    return None
+
+
+def _xml_unescape(text: str) -> str:
+    return (
+        text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+    )
+
+
+def _numeric_cells(archive: zipfile.ZipFile, sheet_xml: str) -> pl.DataFrame:
+    """Every non-empty numeric cell of a sheet as (column letters, row number), column-wise."""
+    xml = archive.read(sheet_xml).decode("utf-8")
+    tags = pl.Series("t", [xml]).str.extract_all(r"<c\s[^>]*>").explode().drop_nulls().to_frame()
+    cells = tags.select(
+        pl.col("t").str.extract(r'\br="([A-Z]+)\d+"', 1).alias("col"),
+        pl.col("t").str.extract(r'\br="[A-Z]+(\d+)"', 1).cast(pl.Int64).alias("row"),
+        pl.col("t").str.extract(r'\bt="([a-zA-Z]+)"', 1).alias("type"),
+        pl.col("t").str.ends_with("/>").alias("empty"),
+    )
+    return cells.filter(
+        ~pl.col("empty") & (pl.col("type").is_null() | (pl.col("type") == "n"))
+    ).select("col", "row")
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _read_excel(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
+    import fastexcel
+
+    opts = contract.excel
+    assert opts is not None
+    archive = _xlsx_guard(file, max_uncompressed)
+    try:
+        try:
+            reader = fastexcel.read_excel(str(file.path))
+        except Exception as exc:  # fastexcel raises its own error types for unreadable workbooks
+            raise DeliveryRefused(
+                f"file {file.name!r} is not a readable Excel workbook: {_first_line(exc)}"
+            ) from None
+        if opts.sheet not in reader.sheet_names:
+            raise DeliveryRefused(
+                f"file {file.name!r} has no sheet {opts.sheet!r} (found {reader.sheet_names})"
+            )
+        sheet = reader.load_sheet(opts.sheet, header_row=opts.header_row - 1, dtypes="string")
+        frame = sheet.to_polars()
+        names = [str(c) for c in frame.columns]
+        rename, warnings = _check_columns(names, contract, file)
+        xml_name = _sheet_xml_name(archive, opts.sheet)
+        numeric = (
+            _numeric_cells(archive, xml_name)
+            if xml_name
+            else pl.DataFrame(schema={"col": pl.String, "row": pl.Int64})
+        )
+    finally:
+        archive.close()
+    first_data_row = opts.header_row + 1
+    frame = frame.with_row_index("_i").with_columns(
+        (pl.col("_i").cast(pl.Int64) + first_data_row).alias("_row"),
+        pl.lit(None, pl.String).alias("_malformed"),
+    )
+    for c in contract.columns:
+        if c.excel_numeric:
+            letter = _column_letter(names.index(c.name))
+            rows = numeric.filter(pl.col("col") == letter)["row"].implode()
+            frame = frame.with_columns(pl.col("_row").is_in(rows).alias(f"_numeric_{c.field}"))
+    # a blank row is not a record; the TOTAL row is not a seller
+    value_cols = [c.name for c in contract.columns]
+    frame = frame.filter(
+        ~pl.all_horizontal(
+            pl.col(n).is_null() | (pl.col(n).str.strip_chars() == "") for n in value_cols
+        )
+    )
+    if opts.total_row:
+        total = (
+            pl.col(opts.total_row.column).str.strip_chars().str.to_uppercase()
+            == opts.total_row.equals.upper()
+        )
+        frame = frame.filter(~total.fill_null(False))
+    frame = frame.drop("_i").select(
+        [
+            *value_cols,
+            "_row",
+            "_malformed",
+            *[c for c in frame.columns if c.startswith("_numeric_")],
+        ]
+    )
+    return RawFile(_finish(frame, file, contract, rename), warnings)

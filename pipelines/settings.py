@@ -1,0 +1,53 @@
+"""Settings in one typed place: environment variables (UMKM_*), a `.env` file, or flags."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UMKM_", env_file=".env", extra="ignore")
+
+    landing: Path = Field(
+        Path("landing"), description="the landing area: <landing>/<partner>/<date>/"
+    )
+    warehouse: Path = Field(Path("warehouse/umkm.duckdb"), description="the working DuckDB file")
+    publish: Path = Field(Path("published/umkm.duckdb"), description="the DuckDB file BI reads")
+    pii_key: SecretStr | None = Field(None, description="pseudonymisation key (HMAC-SHA256)")
+    staging: Path | None = Field(
+        None, description="hand-off files between steps; default beside the warehouse"
+    )
+    max_file_bytes: int = Field(4 << 30, description="refuse a delivered file larger than this")
+    max_day_bytes: int = Field(16 << 30, description="refuse a partner-day larger than this")
+    max_uncompressed_bytes: int = Field(
+        32 << 30, description="refuse a file that expands beyond this"
+    )
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.staging or self.warehouse.parent / "staging"
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.warehouse.parent / "gx"
+
+    def key_bytes(self) -> bytes:
+        if self.pii_key is None or not self.pii_key.get_secret_value():
+            raise KeyMissing(
+                "UMKM_PII_KEY is not set: the pipeline refuses to read personal data without a "
+                "pseudonymisation key (set it in the environment or a Prefect Secret block)"
+            )
+        return self.pii_key.get_secret_value().encode("utf-8")
+
+    def key_check(self) -> str:
+        """A value derived from the key that reveals nothing of it, to detect a changed key."""
+        return hmac.new(self.key_bytes(), b"umkm-key-check-v1", hashlib.sha256).hexdigest()[:16]
+
+
+class KeyMissing(RuntimeError):
+    """No pseudonymisation key: a configuration error (exit status 2)."""

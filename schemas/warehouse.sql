@@ -1,0 +1,145 @@
+-- The working warehouse (UMKM_WAREHOUSE). Pseudonymised, listing-level; never read by BI.
+-- Personal data never appears here: nik_ps / phone_ps are HMAC-SHA256 pseudonyms.
+
+CREATE TABLE IF NOT EXISTS meta (
+    name VARCHAR PRIMARY KEY,           -- e.g. 'pii_key_check', 'schema_version'
+    value VARCHAR NOT NULL
+);
+
+-- The load ledger: one row per delivered partner-day (with _SUCCESS), describing its current content.
+CREATE TABLE IF NOT EXISTS partner_loads (
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    status VARCHAR NOT NULL,            -- loaded | failed
+    rows_read BIGINT,                   -- NULL when the delivery could not be read at all
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    warnings BIGINT NOT NULL,           -- records with at least one warning
+    content_sha256 VARCHAR,             -- over the data files' contents, names excluded
+    contract_sha256 VARCHAR,            -- the contract it was judged by
+    loaded_at TIMESTAMPTZ NOT NULL,
+    detail VARCHAR,                     -- why it failed, and delivery-level warnings, in words
+    files JSON                          -- [{name, sha256, size, rows}]
+);
+
+-- Every attempt, for the audit trail (partner_loads keeps only the current content's outcome).
+CREATE TABLE IF NOT EXISTS load_attempts (
+    run_id VARCHAR, partner VARCHAR, export_date DATE, outcome VARCHAR,  -- loaded|failed|unchanged
+    content_sha256 VARCHAR, at TIMESTAMPTZ, detail VARCHAR
+);
+
+-- What the warehouse holds per partner-day (a refused re-delivery keeps the previous content).
+CREATE TABLE IF NOT EXISTS warehouse_days (
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    content_sha256 VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    file VARCHAR NOT NULL,
+    row_number BIGINT NOT NULL,         -- record number in the file (Excel: sheet row)
+    rule VARCHAR NOT NULL,
+    column_name VARCHAR,
+    excerpt VARCHAR                     -- non-personal: listing key and the offending value
+);
+
+CREATE TABLE IF NOT EXISTS record_warnings (
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    file VARCHAR NOT NULL,
+    row_number BIGINT NOT NULL,
+    warning VARCHAR NOT NULL            -- "<column>: <what is wrong>"
+);
+
+CREATE TABLE IF NOT EXISTS validation_results (
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    expectation VARCHAR NOT NULL,
+    column_name VARCHAR,
+    success BOOLEAN NOT NULL,
+    element_count BIGINT,
+    unexpected_count BIGINT,
+    description VARCHAR
+);
+
+-- Listing history as runs: a run says the listing had this record (version `vid`) on every
+-- loaded day of its partner from first_date to last_date. Snapshots cost one row per change,
+-- not one per day; attributes are the day's winning record, identifiers all of the day's.
+CREATE TABLE IF NOT EXISTS listing_runs (
+    partner VARCHAR NOT NULL,
+    listing_key VARCHAR NOT NULL,
+    vid UHUGEINT NOT NULL,
+    first_date DATE NOT NULL,
+    last_date DATE NOT NULL,
+    joined_date DATE NOT NULL,
+    province_code VARCHAR,
+    regency_code VARCHAR,
+    scale VARCHAR,
+    kbli VARCHAR,
+    kbli_category VARCHAR,
+    tie_name VARCHAR,
+    tie_nib VARCHAR,
+    status VARCHAR,
+    nibs VARCHAR[] NOT NULL,
+    nik_ps VARCHAR[] NOT NULL,
+    phone_ps VARCHAR[] NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS listing_deletions (
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    listing_key VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ekatalog_vendors (
+    export_date DATE NOT NULL,
+    kode_penyedia VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    file_index INTEGER NOT NULL,
+    row_number BIGINT NOT NULL,
+    kualifikasi VARCHAR,                -- mikro | kecil | menengah | non_umkm | NULL (unknown)
+    nib VARCHAR,
+    products BIGINT,
+    tanggal_tayang DATE NOT NULL,
+    province_code VARCHAR
+);
+
+-- Listings whose derived state must be recomputed at the next publish.
+CREATE TABLE IF NOT EXISTS dirty_listings (
+    partner VARCHAR NOT NULL,
+    listing_key VARCHAR NOT NULL
+);
+
+-- Derived, incrementally maintained: one row per listing, its identifiers, its UMKM.
+CREATE TABLE IF NOT EXISTS listings (
+    partner VARCHAR NOT NULL,
+    listing_key VARCHAR NOT NULL,
+    joined_date DATE NOT NULL,
+    province_code VARCHAR,
+    regency_code VARCHAR,
+    scale VARCHAR,
+    kbli_category VARCHAR,
+    tie_name VARCHAR,
+    tie_nib VARCHAR,
+    latest_export_date DATE NOT NULL,
+    removed_as_of DATE,
+    umkm_id VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS listing_ids (
+    partner VARCHAR NOT NULL,
+    listing_key VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,              -- nib | nik | phone
+    value VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS umkm (
+    umkm_id VARCHAR NOT NULL,           -- md5 of its smallest (partner, listing_key): stable while membership is
+    onboarding_date DATE NOT NULL,
+    province_code VARCHAR,
+    scale VARCHAR NOT NULL,
+    kbli_category VARCHAR NOT NULL,
+    listings BIGINT NOT NULL
+);
