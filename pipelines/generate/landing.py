@@ -1,0 +1,353 @@
+"""Write a landing area: `<out>/<partner>/<export_date>/<files>` for every scheduled delivery.
+
+The loop is over days, then chunks of businesses, then the partners delivering that day: each
+chunk is generated once per day and feeds every partner's files, so memory holds one chunk
+and one chunk's rows per partner, whatever the number of businesses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from pipelines.generate import faults as F
+from pipelines.generate import formats as fmt
+from pipelines.generate.world import (
+    CHUNK_SIZE,
+    EKATALOG,
+    MARKETPLACES,
+    PARTNERS,
+    Chunk,
+    World,
+)
+from pipelines.generate.writers import (
+    PART_ROWS,
+    CsvSink,
+    JsonlPartsSink,
+    ParquetSink,
+    Written,
+    XlsxSink,
+    recompress,
+    write_manifest,
+    write_success,
+)
+
+DAILY = ("pasarnusa", "tokoraya", "belanjaku", "kedaiantar")
+WITH_MANIFEST = ("pasarnusa", "belanjaku", "kedaiantar")
+
+KEDAIANTAR_SCHEMA = pa.schema(
+    [
+        ("outlet_id", pa.string()),
+        ("brand_id", pa.string()),
+        ("brand_name", pa.string()),
+        ("owner_nik", pa.string()),
+        ("owner_phone", pa.string()),
+        ("nib", pa.string()),
+        ("province_code", pa.int16()),
+        ("regency_code", pa.int32()),
+        ("category", pa.string()),
+        ("registered_on", pa.date32()),
+        ("is_active", pa.bool_()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    """What `generate` wrote. `listings` counts, per marketplace partner, the listings its
+    exports in the range carry; `files` counts every file under the partner folders (data,
+    manifests, markers)."""
+
+    out: Path
+    businesses: int
+    listings: dict[str, int]
+    ekatalog_vendors: int
+    umkm_expected: int
+    partner_days: int
+    files: int
+    faults: int
+
+
+def schedule(start: date, end: date) -> dict[str, list[date]]:
+    """Delivery days per partner: daily ones every day, lkpp-ekatalog on Mondays, lapakdesa on
+    the last day of each month."""
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    out = {p: list(days) for p in DAILY}
+    out[EKATALOG] = [d for d in days if d.weekday() == 0]
+    out["lapakdesa"] = [d for d in days if (d + timedelta(days=1)).day == 1]
+    return out
+
+
+def file_name(partner: str, day: date) -> str:
+    """The main data file of a partner-day (belanjaku: its first part)."""
+    return {
+        "pasarnusa": "sellers.csv.gz",
+        "tokoraya": f"TOKORAYA_MERCHANT_{day:%d%m%Y}.csv",
+        "belanjaku": "part-00000.jsonl.gz",
+        "kedaiantar": "outlets.parquet",
+        "lapakdesa": f"Laporan_UMKM_{day:%Y-%m}.xlsx",
+        EKATALOG: "penyedia_umkm.csv",
+    }[partner]
+
+
+@dataclass
+class PartnerDay:
+    """One partner-day folder being written, chunk by chunk."""
+
+    partner: str
+    day: date
+    first: bool
+    folder: Path
+    faults: F.DayFaults
+    part_rows: int = PART_ROWS
+    records: int = 0
+    _sink: object = field(init=False)
+    _rename: dict[str, str] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        has, p = self.faults.has, self.partner
+        path = self.folder / file_name(p, self.day)
+        if p == "pasarnusa":
+            if has("renamed_column"):
+                self._rename = {"owner_phone": "owner_hp"}
+            columns = [self._rename.get(c, c) for c in fmt.PASARNUSA_COLUMNS]
+            self._sink = CsvSink(path, columns, compress=not has("not_gzip"))
+        elif p == "tokoraya":
+            self._sink = CsvSink(
+                path,
+                fmt.TOKORAYA_COLUMNS,
+                separator="," if has("wrong_separator") else ";",
+                crlf=True,
+                encoding="utf-8" if has("wrong_encoding") else "cp1252",
+            )
+        elif p == "belanjaku":
+            self._sink = JsonlPartsSink(self.folder, self.part_rows)
+        elif p == "kedaiantar":
+            schema = KEDAIANTAR_SCHEMA
+            if has("wrong_type"):
+                schema = schema.set(6, pa.field("province_code", pa.string()))
+            if has("extra_column"):
+                schema = schema.append(pa.field("rating", pa.float64()))
+            if has("not_parquet"):
+                self._sink = CsvSink(path, fmt.KEDAIANTAR_COLUMNS)
+            else:
+                self._sink = ParquetSink(path, schema)
+        elif p == "lapakdesa":
+            self._sink = XlsxSink(path, self.day)
+        else:
+            columns = list(fmt.EKATALOG_COLUMNS)
+            if has("missing_column"):
+                columns.remove("npwp")
+            if has("reordered_columns"):
+                columns = columns[3:] + columns[:3]
+            self._sink = CsvSink(path, columns, bom=True)
+
+    def rows(self, chunk: Chunk) -> pl.DataFrame:
+        """This partner-day's rows from one chunk, faults applied."""
+        p, d, pad = self.partner, self.day, self.faults.pad
+        if p == "pasarnusa":
+            frame = fmt.pasarnusa_day(chunk, d)
+        elif p == "tokoraya":
+            frame = fmt.tokoraya_day(
+                chunk, d, self.first, pad, spike=self.faults.has("volume_spike")
+            )
+        elif p == "belanjaku":
+            frame = fmt.belanjaku_day(chunk, d, self.first, pad)
+        elif p == "kedaiantar":
+            frame = fmt.kedaiantar_day(chunk, d)
+            if self.faults.has("extra_column"):
+                frame = frame.with_columns(rating=(pl.col("_lid") % 50 / 10.0).cast(pl.Float64))
+        elif p == "lapakdesa":
+            frame = fmt.lapakdesa_month(chunk, d, self.first, pad)
+        else:
+            frame = fmt.ekatalog_day(chunk, d)
+        if self.faults.kinds:
+            frame = self.faults.apply(frame)
+        return frame.rename(self._rename)
+
+    def _locate(self, number: int) -> tuple[str, int]:
+        """(file, record number in it) of the partner-day's `number`-th record."""
+        if self.partner == "belanjaku":
+            part, row = divmod(number - 1, self.part_rows)
+            return f"part-{part:05d}.jsonl.gz", row + 1
+        return file_name(self.partner, self.day), number
+
+    def add(self, chunk: Chunk) -> None:
+        frame = self.rows(chunk)
+        if self.faults.has("header_only") or frame.height == 0:
+            return
+        sink = self._sink
+        if isinstance(sink, JsonlPartsSink):
+            sink.write_lines(fmt.belanjaku_lines(frame))
+        else:
+            sink.write(frame)  # type: ignore[attr-defined]
+        self.faults.collect(frame, self.records, self._locate)
+        self.records += frame.height
+
+    def finish(self) -> int:
+        """Close the files, write manifest and `_SUCCESS` (in that order); return file count."""
+        files: list[Written] = self._sink.close()  # type: ignore[attr-defined]
+        has, main = self.faults.has, file_name(self.partner, self.day)
+        if self.faults.pending_truncation and self.records:
+            F.truncate_last_line(files[0].path)
+            self.faults.record("truncated_last_line", main, self.records)
+        if has("empty_file"):
+            files[0].path.write_bytes(b"")
+        count = len(files)
+        if self.partner in WITH_MANIFEST:
+            write_manifest(self.folder, files, rows_delta=7 if has("manifest_rows_mismatch") else 0)
+            count += 1
+            if has("manifest_sha256_mismatch"):
+                # the partner re-compressed the part after writing its manifest
+                recompress(files[0].path)
+        self.faults.record_day_level(main)
+        if not has("missing_success"):
+            write_success(self.folder)
+            count += 1
+        return count
+
+
+@dataclass
+class _Stats:
+    businesses: int = 0
+    umkm: int = 0
+    vendors: int = 0
+    listings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MARKETPLACES, 0))
+
+    def add(self, chunk: Chunk, last_monday: date | None) -> None:
+        lst = chunk.listings.filter(pl.col("delivered") < date(9999, 12, 31))
+        self.businesses += chunk.n
+        for i, partner in enumerate(MARKETPLACES):
+            self.listings[partner] += lst.filter(pl.col("partner") == i).height
+        # one UMKM per business with a delivered listing, less owners' second businesses
+        # (linked to the business before them through the owner's NIK)
+        seen = np.zeros(chunk.n, dtype=bool)
+        seen[lst["bi"].to_numpy()] = True
+        second = chunk.biz["same_owner"].to_numpy() & seen & np.roll(seen, 1)
+        self.umkm += int(seen.sum() - second.sum())
+        if last_monday is not None:
+            self.vendors += chunk.vendors.filter(
+                pl.col("umkm") & (pl.col("shown") <= last_monday)
+            ).height
+
+
+def generate(
+    out: Path,
+    start: date,
+    end: date,
+    merchants: int = 2000,
+    seed: int = 0,
+    faults: bool = False,
+    progress: Callable[[str], None] | None = None,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    part_rows: int = PART_ROWS,
+) -> GenerateSummary:
+    """Write the six partners' exports for every delivery day in [start, end] under `out`,
+    plus `_generator/world.json` (and `faults.jsonl` with `faults`). Same arguments, same bytes.
+    """
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    if merchants < 0 or chunk_size < 1:
+        raise ValueError("merchants must be >= 0 and chunk_size >= 1")
+    out = Path(out)
+    world = World(seed=seed, merchants=merchants, start=start, end=end, chunk_size=chunk_size)
+    deliveries = schedule(start, end)
+    plan = F.plan(deliveries, seed) if faults else {}
+    mondays = deliveries[EKATALOG]
+    delivering = {p: set(d) for p, d in deliveries.items()}
+    stats = _Stats()
+    injected: list[dict] = []
+    partner_days = files = 0
+    cached: Chunk | None = None
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        writers = [
+            PartnerDay(
+                partner,
+                day,
+                first=day == deliveries[partner][0],
+                folder=out / partner / day.isoformat(),
+                faults=F.DayFaults(partner, day, plan.get((partner, day), [])),
+                part_rows=part_rows,
+            )
+            for partner in PARTNERS
+            if day in delivering[partner]
+        ]
+        for k in range(world.n_chunks):
+            # a one-chunk world is kept across days; a bigger one is regenerated chunk by chunk
+            chunk = cached if cached is not None and cached.k == k else world.chunk(k)
+            if world.n_chunks == 1:
+                cached = chunk
+            if offset == 0:
+                stats.add(chunk, mondays[-1] if mondays else None)
+            for w in writers:
+                w.add(chunk)
+        for w in writers:
+            n = w.finish()
+            files += n
+            partner_days += 1
+            injected.extend(w.faults.injected)
+            if progress is not None:
+                kinds = sorted({f["kind"] for f in w.faults.injected})
+                note = f" [faults: {', '.join(kinds)}]" if kinds else ""
+                progress(f"{w.partner} {day}: {w.records:,} records, {n} files{note}")
+    gen = out / "_generator"
+    gen.mkdir(parents=True, exist_ok=True)
+    summary = GenerateSummary(
+        out=out,
+        businesses=stats.businesses,
+        listings=dict(stats.listings),
+        ekatalog_vendors=stats.vendors,
+        umkm_expected=stats.umkm,
+        partner_days=partner_days,
+        files=files,
+        faults=len(injected),
+    )
+    _write_world(gen / "world.json", world, faults, deliveries, summary)
+    if faults:
+        F.write_log(gen / "faults.jsonl", injected)
+    return summary
+
+
+def _write_world(
+    path: Path, world: World, faults: bool, deliveries: dict[str, list[date]], s: GenerateSummary
+) -> None:
+    """Counts only: never an identifier of anyone."""
+    doc = {
+        "seed": world.seed,
+        "start": world.start.isoformat(),
+        "end": world.end.isoformat(),
+        "merchants": world.merchants,
+        "chunk_size": world.chunk_size,
+        "faults": faults,
+        "businesses": s.businesses,
+        "listings": s.listings,
+        "ekatalog_umkm_vendors": s.ekatalog_vendors,
+        "umkm_expected": s.umkm_expected,
+        "umkm_expected_note": (
+            "UMKM the clean exports of the range describe, by construction: businesses with a "
+            "delivered listing, less owners' second businesses sharing the owner's NIK. Random "
+            "identifiers may rarely collide and merge a few more; faults change it."
+        ),
+        "partner_days": s.partner_days,
+        "files": s.files,
+        "faults_injected": s.faults,
+        "deliveries": {
+            p: {
+                "count": len(d),
+                "first": d[0].isoformat() if d else None,
+                "last": d[-1].isoformat() if d else None,
+            }
+            for p, d in deliveries.items()
+        },
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
