@@ -169,7 +169,7 @@ def inspect_delivery(
 
 
 def _check_manifest(
-    day: PartnerDay, entries: dict[str, os.DirEntry[str]], files: list[DeliveredFile]
+    entries: dict[str, os.DirEntry[str]], files: list[DeliveredFile]
 ) -> dict[str, int]:
     entry = entries.get(MANIFEST)
     if entry is None or not entry.is_file(follow_symlinks=False):

@@ -80,16 +80,20 @@ def normalise(raw: pl.LazyFrame, contract: Contract, export_date: date) -> pl.La
     scale_col = contract.column_for("scale")
     if scale_col and scale_col.values:
         scale, problem = map_values(pl.col("scale"), scale_col.values)
-        f = f.with_columns(scale.alias("scale"))
-        warnings.append(_warn(problem.is_not_null(), scale_col.name, "scale not recognised"))
+        f = f.with_columns(scale.alias("scale"), problem.alias("_scale_problem"))
+        warnings.append(
+            _warn(pl.col("_scale_problem").is_not_null(), scale_col.name, "scale not recognised")
+        )
     else:
         f = f.with_columns(pl.lit(None, pl.String).alias("scale"))
 
     status_col = contract.column_for("status")
     if status_col and status_col.values:
         status, problem = map_values(pl.col("status"), status_col.values)
-        f = f.with_columns(status.alias("status"))
-        warnings.append(_warn(problem.is_not_null(), status_col.name, "status not recognised"))
+        f = f.with_columns(status.alias("status"), problem.alias("_status_problem"))
+        warnings.append(
+            _warn(pl.col("_status_problem").is_not_null(), status_col.name, "status not recognised")
+        )
     else:
         f = f.with_columns(pl.lit(None, pl.String).alias("status"))
 
@@ -98,15 +102,12 @@ def normalise(raw: pl.LazyFrame, contract: Contract, export_date: date) -> pl.La
         first_valid = codes.list.eval(
             pl.element().filter(kbli_category(pl.element()).is_not_null()).first()
         ).list.first()
-        f = f.with_columns(first_valid.alias("kbli")).with_columns(
-            kbli_category(pl.col("kbli")).alias("kbli_category")
-        )
+        f = f.with_columns(
+            first_valid.alias("kbli"),
+            (codes.is_not_null() & first_valid.is_null()).alias("_kbli_problem"),
+        ).with_columns(kbli_category(pl.col("kbli")).alias("kbli_category"))
         warnings.append(
-            _warn(
-                codes.is_not_null() & pl.col("kbli").is_null(),
-                _col(contract, "kbli"),
-                "no valid KBLI code",
-            )
+            _warn(pl.col("_kbli_problem"), _col(contract, "kbli"), "no valid KBLI code")
         )
     else:
         f = f.with_columns(

@@ -175,7 +175,7 @@ def run_validation(step: Step, contract: Contract, volume_history: list[int]) ->
         return step
     started = time.perf_counter()
     assert step.work_dir is not None
-    records = pl.read_ipc(step.work_dir / "records.arrow", memory_map=False)
+    records = pl.read_ipc(step.work_dir / "records.arrow")
     result = validate(records, contract, step.export_date)
     write_frame(result.results, step.work_dir / "validation.arrow")
     notes = list(step.notes)
@@ -218,13 +218,13 @@ def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id:
             raise AssertionError(
                 f"{step.label}: rows read {step.rows_read} != loaded + quarantined"
             )
-        records = pl.read_ipc(step.work_dir / "records.arrow", memory_map=False)
+        records = pl.read_ipc(step.work_dir / "records.arrow")
         day_records = (
-            pl.read_ipc(step.work_dir / "day_records.arrow", memory_map=False)
+            pl.read_ipc(step.work_dir / "day_records.arrow")
             if contract.channel == "marketplace"
             else None
         )
-        validation = pl.read_ipc(step.work_dir / "validation.arrow", memory_map=False)
+        validation = pl.read_ipc(step.work_dir / "validation.arrow")
         warehouse.load_partner_day(
             con,
             outcome,

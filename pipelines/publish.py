@@ -62,7 +62,8 @@ def build_tables(
     con.register("provinces_in", reference.provinces().to_arrow())
     start = {"start": PROGRAMME_START}
     out: dict[str, pl.DataFrame] = {}
-    out["national_progress"] = con.execute(
+    out["national_progress"] = _frame(
+        con,
         """WITH u AS (SELECT onboarding_date AS d, count(*) AS n FROM umkm GROUP BY 1),
                 l AS (SELECT joined_date AS d, count(*) AS n FROM listings GROUP BY 1),
                 pre_u AS (SELECT coalesce(sum(n), 0) AS n FROM u WHERE d < $start),
@@ -80,7 +81,7 @@ def build_tables(
                   CASE WHEN t.target = 0 THEN NULL ELSE s.onboarded / t.target END::DOUBLE AS pct_of_target
            FROM s JOIN targets_in t USING (as_of_date) ORDER BY s.as_of_date""",
         start,
-    ).pl()
+    )
     out["progress_by_province"] = (
         _dense(con, "province_code", "umkm", "onboarding_date", with_new=True)
         .join(
@@ -99,7 +100,8 @@ def build_tables(
     )
     out["progress_by_scale"] = _dense(con, "scale", "umkm", "onboarding_date")
     out["progress_by_sector"] = _dense(con, "kbli_category", "umkm", "onboarding_date")
-    out["progress_by_partner"] = con.execute(
+    out["progress_by_partner"] = _frame(
+        con,
         """WITH firsts AS (
                SELECT l.partner, l.umkm_id, min(l.joined_date) AS d FROM listings l
                JOIN umkm u USING (umkm_id) WHERE u.onboarding_date >= $start GROUP BY ALL),
@@ -119,8 +121,9 @@ def build_tables(
            WINDOW w AS (PARTITION BY grid.partner ORDER BY grid.as_of_date)
            ORDER BY grid.as_of_date, grid.partner""",
         {**start, "m": marketplaces},
-    ).pl()
-    out["ekatalog_progress"] = con.execute(
+    )
+    out["ekatalog_progress"] = _frame(
+        con,
         """WITH loaded AS (SELECT export_date FROM partner_loads WHERE partner = $p AND status = 'loaded'),
                 v AS (SELECT e.* FROM ekatalog_vendors e SEMI JOIN loaded USING (export_date)
                       QUALIFY row_number() OVER (PARTITION BY export_date, kode_penyedia
@@ -134,15 +137,22 @@ def build_tables(
            FROM u LEFT JOIN nibs n ON n.nib = u.nib
            GROUP BY u.export_date ORDER BY u.export_date""",
         {"p": next((p for p, c in contracts.items() if c.channel == "ekatalog"), "")},
-    ).pl()
-    out["partner_loads"] = con.execute(
+    )
+    out["partner_loads"] = _frame(
+        con,
         """SELECT partner, export_date, status, rows_read, rows_loaded, rows_quarantined, warnings,
-                  content_sha256, loaded_at, detail FROM partner_loads ORDER BY export_date, partner"""
-    ).pl()
+                  content_sha256, loaded_at, detail FROM partner_loads ORDER BY export_date, partner""",
+    )
     out["partner_freshness"] = _freshness(con, contracts, delivered, ref)
     for name in ("days", "targets_in", "provinces_in"):
         con.unregister(name)
     return out
+
+
+def _frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> pl.DataFrame:
+    return con.sql(sql, params=params).pl()
 
 
 def _dense(
@@ -150,7 +160,8 @@ def _dense(
 ) -> pl.DataFrame:
     """Dense per-day cumulative counts of onboarded UMKM by `column` (groups non-zero on the last day)."""
     new = ", coalesce(c.n, 0)::BIGINT AS umkm_new" if with_new else ""
-    return con.execute(
+    return _frame(
+        con,
         f"""WITH c AS (SELECT {column} AS g, {date_col} AS d, count(*) AS n FROM {table}
                        WHERE {date_col} >= $start GROUP BY ALL),
                  groups AS (SELECT DISTINCT g FROM c WHERE d <= (SELECT max(as_of_date) FROM days)),
@@ -160,7 +171,7 @@ def _dense(
             FROM grid LEFT JOIN c ON c.g IS NOT DISTINCT FROM grid.g AND c.d = grid.as_of_date
             ORDER BY grid.as_of_date, grid.g NULLS LAST""",
         {"start": PROGRAMME_START},
-    ).pl()
+    )
 
 
 def _freshness(
@@ -169,11 +180,12 @@ def _freshness(
     delivered: dict[str, set[date]],
     ref: date | None,
 ) -> pl.DataFrame:
-    loads = con.execute(
+    loads = _frame(
+        con,
         """SELECT partner, min(export_date) AS first_delivered,
                   max(export_date) FILTER (WHERE status = 'loaded') AS latest
-           FROM partner_loads GROUP BY partner ORDER BY partner"""
-    ).pl()
+           FROM partner_loads GROUP BY partner ORDER BY partner""",
+    )
     loaded_days = con.execute("SELECT partner, export_date FROM partner_loads").fetchall()
     known: dict[str, set[date]] = {}
     for partner, day in loaded_days:

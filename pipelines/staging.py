@@ -78,8 +78,9 @@ def protect_personal_data(frame: pl.DataFrame, contract: Contract, key: bytes) -
     Adds `nik_ps`, `nik_problem`, `phone_ps`, `phone_problem`; drops every column the contract
     marks personal (nik, phone, npwp) and the spreadsheet-cell flags.
     """
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in ("nik", "phone") if c not in frame.columns)
     nik_numeric = pl.col("_numeric_nik") if "_numeric_nik" in frame.columns else None
-    phone_text = pl.col("phone") if "phone" in frame.columns else pl.lit(None, pl.String)
+    phone_text = pl.col("phone")
     if "_numeric_phone" in frame.columns:
         # a numeric cell lost its leading 0 and may carry a float's ".0"
         phone_text = (
@@ -87,7 +88,7 @@ def protect_personal_data(frame: pl.DataFrame, contract: Contract, key: bytes) -
             .then(phone_text.str.replace(r"\.0+$", ""))
             .otherwise(phone_text)
         )
-    nik_text = pl.col("nik") if "nik" in frame.columns else pl.lit(None, pl.String)
+    nik_text = pl.col("nik")
     frame = frame.with_columns(
         nik_problem(nik_text, nik_numeric).alias("nik_problem"),
         phone_problem(phone_text).alias("phone_problem"),
@@ -97,7 +98,7 @@ def protect_personal_data(frame: pl.DataFrame, contract: Contract, key: bytes) -
         pl.when(pl.col("nik_problem").is_null()).then(pl.col("_nik_text")).alias("nik_ps"),
         pl.when(pl.col("phone_problem").is_null()).then(pl.col("_phone_norm")).alias("phone_ps"),
     )
-    personal = {c.field for c in contract.columns if c.pii}
+    personal = {c.field for c in contract.columns if c.pii} | {"nik", "phone"}
     frame = frame.drop(
         [c for c in frame.columns if c in personal or c.startswith("_numeric_")]
         + ["_phone_norm", "_nik_text"]

@@ -10,7 +10,7 @@ never carry failing values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from functools import cache
 from typing import Any
 
@@ -74,8 +74,9 @@ def suite_for(contract: Contract, export_date: date) -> list[tuple[str, Any]]:
             "joined dates lie in [2009-01-01, export date]",
             gxe.ExpectColumnValuesToBeBetween(
                 column="joined_date",
-                min_value=EARLIEST_JOINED.isoformat(),
-                max_value=export_date.isoformat(),
+                min_value=datetime.combine(EARLIEST_JOINED, time()),
+                max_value=datetime.combine(export_date, time()),
+                **records_only,
             ),
         ),
         (
@@ -119,7 +120,7 @@ def validate(records: pl.DataFrame, contract: Contract, export_date: date) -> Va
     frame = records.select(
         "quarantine_rule",
         "listing_key",
-        pl.col("joined_date").cast(pl.String),
+        pl.col("joined_date").cast(pl.Datetime("us")),
         "nib",
         "province_code",
         "kbli_category",
@@ -146,14 +147,20 @@ def validate(records: pl.DataFrame, contract: Contract, export_date: date) -> Va
     batch = batch_definition.get_batch(batch_parameters={"dataframe": pandas_frame})
     pairs = suite_for(contract, export_date)
     suite = gx.ExpectationSuite(name=f"{contract.partner}_{export_date.isoformat()}")
-    for _, expectation in pairs:
+    for index, (_, expectation) in enumerate(pairs):
+        # ephemeral suites give expectations no id: tag each to find its result
+        expectation.meta = {"umkm_index": index}
         suite.add_expectation(expectation)
     result = batch.validate(suite, result_format=RESULT_FORMAT)
-    by_id = {r.expectation_config.id: r for r in result.results}
+    by_index = {r.expectation_config.meta["umkm_index"]: r for r in result.results}
     rows = []
     gate_passed, gate_detail = True, ""
-    for description, expectation in pairs:
-        r = by_id[expectation.id]
+    for index, (description, expectation) in enumerate(pairs):
+        r = by_index[index]
+        if r.exception_info and any(
+            isinstance(v, dict) and v.get("raised_exception", True) for v in r.exception_info.values()
+        ) | bool(r.exception_info.get("raised_exception")):
+            raise RuntimeError(f"Great Expectations could not evaluate {description!r} for {contract.partner}")
         element_count = r.result.get("element_count")
         unexpected = r.result.get("unexpected_count")
         rows.append(

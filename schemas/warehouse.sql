@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS partner_loads (
 -- Every attempt, for the audit trail (partner_loads keeps only the current content's outcome).
 CREATE TABLE IF NOT EXISTS load_attempts (
     run_id VARCHAR, partner VARCHAR, export_date DATE, outcome VARCHAR,  -- loaded|failed|unchanged
-    content_sha256 VARCHAR, at TIMESTAMPTZ, detail VARCHAR
+    content_sha256 VARCHAR, attempted_at TIMESTAMPTZ, detail VARCHAR
 );
 
 -- What the warehouse holds per partner-day (a refused re-delivery keeps the previous content).
