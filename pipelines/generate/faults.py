@@ -22,8 +22,9 @@ recorded as one line of `_generator/faults.jsonl`:
   so it still loads
 - `last_wins`: the same seller twice in one delivery; the later row wins, both count as loaded
 
-Record faults never touch more than a few rows, on days padded to at least `MIN_ROWS` records,
-so no partner-day quarantines half its records except the one meant to (`mostly_quarantined`).
+Record faults damage one row each, on days with enough records (a delta partner re-sends a few
+existing sellers to get there) that the quarantined ones stay well under half: no partner-day
+quarantines half its records except the one meant to (`mostly_quarantined`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ import polars as pl
 
 from pipelines.generate.world import EKATALOG, PARTNERS
 
-MIN_ROWS = 20  # a day carrying record faults has at least this many records
+MIN_ROWS = 5  # a day carrying faults has at least this many records (small: no volume spike)
+QUARANTINING = {"joined_before_2009", "truncated_last_line", "repeated_header", "joined_future",
+                "malformed_row"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,13 @@ class DayFaults:
 
     @property
     def pad(self) -> int:
-        """Extra existing rows a delta partner re-sends so that there is something to damage."""
-        return MIN_ROWS if self.kinds else 0
+        """Records the day needs: a delta partner re-sends existing sellers up to this many."""
+        if not self.kinds:
+            return 0
+        quarantining = sum(
+            k.name in QUARANTINING or k.name == "nik_numeric_cell" for k in self.kinds
+        )
+        return max(MIN_ROWS, 3 * quarantining + 1)
 
     def record(self, name: str, file: str, row: int | None, outcome: str | None = None) -> None:
         kind = next(k for k in self.kinds if k.name == name)
@@ -191,10 +199,13 @@ class DayFaults:
             frame = _set(frame, 0, {"Nama Toko": "Café " + frame["Nama Toko"][0]})
             self._accented = True
         todo = [k for k in self._pending if k.name != "truncated_last_line"]
-        if not todo or frame.height < MIN_ROWS:
+        if not todo or frame.height < self.pad:
             return frame
         for i, kind in enumerate(todo):
-            row = 1 + (i * 7) % (frame.height - 2)  # distinct rows, never the last one
+            # a row no other fault has touched, never the last one (it may get truncated)
+            free = frame.head(frame.height - 1).with_row_index("_i")
+            free = free.filter(pl.col("_fault").is_null())["_i"]
+            row = int(free[(self.day.toordinal() + i) % len(free)])
             frame = _damage(self.partner, kind.name, frame, row, self.day)
             self._pending.remove(kind)
         return frame
@@ -243,7 +254,8 @@ def _scientific(nik: str) -> str:
 
 
 def _damage(partner: str, name: str, frame: pl.DataFrame, r: int, day: date) -> pl.DataFrame:
-    nik, phone = frame["_nik"][r], frame["_phone"][r]
+    nik = frame["_nik"][r] if "_nik" in frame.columns else ""
+    phone = frame["_phone"][r] if "_phone" in frame.columns else ""
     if partner == "pasarnusa":
         values = {
             "nik_truncated": {"owner_nik": nik[:15], "owner_phone": phone},
@@ -289,7 +301,9 @@ def _damage(partner: str, name: str, frame: pl.DataFrame, r: int, day: date) -> 
     if partner == "lapakdesa":
         if name == "nik_numeric_cell":
             # the key falls back to the NIB once the NIK is unusable: damage a row that has one
-            with_nib = frame.with_row_index("_i").filter(pl.col("NIB").is_not_null())["_i"]
+            with_nib = frame.with_row_index("_i").filter(
+                pl.col("NIB").is_not_null() & pl.col("_fault").is_null()
+            )["_i"]
             # (with no NIB anywhere the row is left without a listing key: quarantined)
             mark = name if len(with_nib) else f"{name}|quarantined"
             r = int(with_nib[0]) if len(with_nib) else r

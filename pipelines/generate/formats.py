@@ -390,16 +390,26 @@ def changed_rows(frame: pl.DataFrame, day: date) -> pl.DataFrame:
 def _delta_selection(
     base: pl.DataFrame, day: date, first: bool, pad: int, alive: pl.Expr
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(new listings, existing listings re-sent as changed) for a delta partner's day."""
+    """(new listings, existing listings re-sent as changed) for a delta partner's day.
+
+    `pad`: a fault day needs rows to damage, so existing listings are re-sent until the day
+    has that many.
+    """
     joined = pl.col("_joined")
     if first:
         return base.filter(joined <= day), base.head(0)
+    new = base.filter(joined == day)
     old = base.filter((joined < day) & alive)
     mask = changed_mask(old["_lid"], day)
-    if pad:
-        # a fault day needs rows to damage: re-send a few more existing listings
-        mask = mask | pl.Series(np.arange(old.height) < pad)
-    return base.filter(joined == day), old.filter(mask)
+    need = pad - new.height - int(mask.sum())
+    if need > 0:
+        # which listings fill up a fault day varies from day to day, like the changes
+        h = mix64(_np(old["_lid"]).astype(np.uint64) ^ np.uint64(day_number(day) * 7_919))
+        h[_np(mask)] = np.iinfo(np.uint64).max
+        chosen = _np(mask).copy()
+        chosen[np.argsort(h, kind="stable")[:need]] = True
+        mask = pl.Series(chosen)
+    return new, old.filter(mask)
 
 
 def tokoraya_day(

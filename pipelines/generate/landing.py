@@ -108,6 +108,7 @@ class PartnerDay:
     faults: F.DayFaults
     part_rows: int = PART_ROWS
     records: int = 0
+    dropped: int = 0  # sellers beyond the Excel sheet's last row (lapakdesa, huge worlds)
     _sink: object = field(init=False)
     _rename: dict[str, str] = field(init=False, default_factory=dict)
 
@@ -185,6 +186,10 @@ class PartnerDay:
         if self.faults.has("header_only") or frame.height == 0:
             return
         sink = self._sink
+        if isinstance(sink, XlsxSink) and frame.height > sink.room:
+            # one sheet holds 1,048,576 rows: a bigger backlog is cut, as Excel would cut it
+            self.dropped += frame.height - sink.room
+            frame = frame.head(sink.room)
         if isinstance(sink, JsonlPartsSink):
             sink.write_lines(fmt.belanjaku_lines(frame))
         else:
@@ -220,6 +225,7 @@ class _Stats:
     businesses: int = 0
     umkm: int = 0
     vendors: int = 0
+    dropped: int = 0
     listings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MARKETPLACES, 0))
 
     def add(self, chunk: Chunk, last_monday: date | None) -> None:
@@ -296,6 +302,8 @@ def generate(
             files += n
             partner_days += 1
             injected.extend(w.faults.injected)
+            stats.listings["lapakdesa"] -= w.dropped
+            stats.dropped += w.dropped
             if progress is not None:
                 kinds = sorted({f["kind"] for f in w.faults.injected})
                 note = f" [faults: {', '.join(kinds)}]" if kinds else ""
@@ -312,14 +320,19 @@ def generate(
         files=files,
         faults=len(injected),
     )
-    _write_world(gen / "world.json", world, faults, deliveries, summary)
+    _write_world(gen / "world.json", world, faults, deliveries, summary, stats.dropped)
     if faults:
         F.write_log(gen / "faults.jsonl", injected)
     return summary
 
 
 def _write_world(
-    path: Path, world: World, faults: bool, deliveries: dict[str, list[date]], s: GenerateSummary
+    path: Path,
+    world: World,
+    faults: bool,
+    deliveries: dict[str, list[date]],
+    s: GenerateSummary,
+    dropped: int,
 ) -> None:
     """Counts only: never an identifier of anyone."""
     doc = {
@@ -336,8 +349,10 @@ def _write_world(
         "umkm_expected_note": (
             "UMKM the clean exports of the range describe, by construction: businesses with a "
             "delivered listing, less owners' second businesses sharing the owner's NIK. Random "
-            "identifiers may rarely collide and merge a few more; faults change it."
+            "identifiers may rarely collide and merge a few more; faults, and lapakdesa sellers cut "
+            "at the Excel row limit (lapakdesa_beyond_excel_rows), change it."
         ),
+        "lapakdesa_beyond_excel_rows": dropped,
         "partner_days": s.partner_days,
         "files": s.files,
         "faults_injected": s.faults,

@@ -208,13 +208,13 @@ class XlsxSink:
         self.rows = 0
         self.by_scale: dict[str, int] = {}
 
+    @property
+    def room(self) -> int:
+        """Sellers that still fit the sheet (title rows, header and TOTAL take 5 rows)."""
+        return EXCEL_MAX_ROWS - 5 - self.rows
+
     def write(self, frame: pl.DataFrame) -> None:
         n = frame.height
-        if self.rows + n > EXCEL_MAX_ROWS - 5:
-            raise ValueError(
-                f"lapakdesa {self.month_end}: {self.rows + n} sellers do not fit one Excel sheet "
-                f"({EXCEL_MAX_ROWS} rows); generate fewer merchants or a later start date"
-            )
         prov = frame["Kode Provinsi"]
         cols = [
             np.arange(self.rows + 1, self.rows + n + 1, dtype=np.int64).astype(object),
