@@ -1,0 +1,209 @@
+"""`umkm`: the thin door to the flows (see ../shared/README.md and the README).
+
+Exit status: 0 when every delivered partner-day was loaded or unchanged; 1 when any failed
+(the others are still loaded and published); 2 for a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from flows import env
+
+DEMO_DIR = Path("demo")
+DEMO_START, DEMO_END = date(2024, 1, 1), date(2024, 2, 29)
+DEMO_MERCHANTS = 3000
+
+
+class UsageError(Exception):
+    """Bad flags or configuration: exit status 2."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="umkm", description="UMKM onboarding pipeline")
+    p.add_argument("--landing", type=Path, help="landing area (env UMKM_LANDING)")
+    p.add_argument("--warehouse", type=Path, help="working DuckDB file (env UMKM_WAREHOUSE)")
+    p.add_argument("--publish", type=Path, help="published DuckDB file for BI (env UMKM_PUBLISH)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="make a demo landing area, run everything on it, print the result")
+    run = sub.add_parser("run", help="the nightly job for one export date")
+    run.add_argument("--date", type=_date, help="export date (default: yesterday, Asia/Jakarta)")
+    run.add_argument("--partner", action="append", help="only this partner (repeatable)")
+    back = sub.add_parser("backfill", help="every delivered partner-day in a date range")
+    back.add_argument("--start", type=_date, required=True)
+    back.add_argument("--end", type=_date, required=True)
+    back.add_argument("--partner", action="append", help="only this partner (repeatable)")
+    gen = sub.add_parser("generate", help="write a synthetic landing area")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--start", type=_date, required=True)
+    gen.add_argument("--end", type=_date, required=True)
+    gen.add_argument("--merchants", type=int, default=2000, help="number of businesses")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--faults", action="store_true", help="inject the defects of partners.md")
+    sub.add_parser("status", help="latest progress, partner loads, freshness")
+    rep = sub.add_parser("report", help="progress chart against the target trajectory")
+    rep.add_argument("--out", type=Path, help="PNG path (an HTML page is written beside it)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    for name in ("landing", "warehouse", "publish"):
+        if getattr(args, name) is not None:
+            os.environ[f"UMKM_{name.upper()}"] = str(getattr(args, name))
+    env.apply()
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"umkm: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_flow(kind: str, **params: object) -> int:
+    from pipelines.settings import KeyMissing, Settings
+
+    try:
+        Settings().key_bytes() if os.environ.get("UMKM_PII_KEY") else None
+    except KeyMissing as exc:
+        raise UsageError(str(exc)) from None
+    from flows import runs
+
+    started = time.perf_counter()
+    try:
+        result = (runs.nightly if kind == "run" else runs.backfill)(**params)
+    except KeyMissing as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except PermissionError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"\n{kind}: {result['loaded']} loaded, {result['unchanged']} unchanged, {result['failed']} failed, "
+        f"{result['missing']} not delivered (no _SUCCESS) in {time.perf_counter() - started:.1f} s"
+    )
+    for line in result["failures"]:
+        print(f"  failed: {line}")
+    print_progress(Settings().publish)
+    return int(result["exit_status"])
+
+
+def print_progress(published: Path, last: int = 1) -> None:
+    """The national figure against target, from the published file."""
+    import duckdb
+
+    if not published.exists():
+        print("nothing published yet")
+        return
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT * FROM national_progress ORDER BY as_of_date DESC LIMIT ?", [last]
+        ).fetchall()
+    finally:
+        con.close()
+    for as_of, onboarded, new, online, listings, target, pct in rows:
+        share = f"{pct:.4%}" if pct is not None else "n/a"
+        print(
+            f"National progress as of {as_of}: {onboarded:,} UMKM onboarded since 2020-05-14 "
+            f"({new:,} new that day; {online:,} online in all; {listings:,} marketplace listings) "
+            f"against a target of {target:,} ({share} of target)"
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_flow("run", export_date=args.date, partners=args.partner)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    return _run_flow("backfill", start=args.start, end=args.end, partners=args.partner)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from pipelines.generate import generate
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    if args.merchants < 1:
+        raise UsageError("--merchants must be at least 1")
+    started = time.perf_counter()
+    summary = generate(
+        args.out, args.start, args.end, merchants=args.merchants, seed=args.seed, faults=args.faults,
+        progress=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    print(f"generated {summary} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def demo_key(directory: Path) -> str:
+    """A generated key kept in a local file (0600), for the demo only."""
+    path = directory / "pii.key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    base = DEMO_DIR.resolve()
+    os.environ.setdefault("UMKM_LANDING", str(base / "landing"))
+    os.environ.setdefault("UMKM_WAREHOUSE", str(base / "warehouse" / "umkm.duckdb"))
+    os.environ.setdefault("UMKM_PUBLISH", str(base / "published" / "umkm.duckdb"))
+    os.environ.setdefault("PREFECT_HOME", str(base / "prefect"))
+    if not os.environ.get("UMKM_PII_KEY"):
+        os.environ["UMKM_PII_KEY"] = demo_key(base)
+        print(f"umkm demo: using a generated pseudonymisation key in {base / 'pii.key'} (demo only; "
+              "real runs need UMKM_PII_KEY)")  # fmt: skip
+    landing = Path(os.environ["UMKM_LANDING"])
+    if not landing.exists():
+        print(
+            f"umkm demo: generating {DEMO_MERCHANTS:,} businesses' exports, {DEMO_START} to {DEMO_END}, in {landing}"
+        )
+        from pipelines.generate import generate
+
+        generate(landing, DEMO_START, DEMO_END, merchants=DEMO_MERCHANTS, seed=2024, faults=False)
+    status = _run_flow("backfill", start=DEMO_START, end=DEMO_END, partners=None)
+    return status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from flows.status import show
+
+    return show()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from flows.report import write_report
+
+    return write_report(args.out)
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "generate": cmd_generate,
+    "status": cmd_status,
+    "report": cmd_report,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

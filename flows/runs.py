@@ -1,0 +1,166 @@
+"""Prefect flows: the nightly run (one export date) and backfills (a date range).
+
+Tasks are thin wrappers around pipelines/ functions. Partner-days are staged (inspect, read,
+transform, validate) concurrently by the task runner; the loads then run one at a time, in
+date order, in the flow's own process, which is the warehouse's single writer. Nothing
+personal is a task parameter or result: steps hand over paths and counts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from flows import env
+
+env.apply()
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from pipelines import partner_day, runner, warehouse  # noqa: E402
+from pipelines.contracts import load_contracts  # noqa: E402
+from pipelines.landing import Delivery, PartnerDay, scan  # noqa: E402
+from pipelines.settings import Settings  # noqa: E402
+
+JAKARTA = timezone(timedelta(hours=7))
+TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def yesterday_in_jakarta() -> date:
+    return datetime.now(JAKARTA).date() - timedelta(days=1)
+
+
+def pii_key(settings: Settings) -> bytes:
+    """The pseudonymisation key: UMKM_PII_KEY, else the Prefect Secret block `umkm-pii-key`."""
+    if settings.pii_key is not None:
+        return settings.key_bytes()
+    try:
+        from prefect.blocks.system import Secret
+
+        secret = Secret.load("umkm-pii-key")  # type: ignore[union-attr]
+        settings = settings.model_copy(update={"pii_key": secret.get()})
+    except (ValueError, ImportError):
+        pass
+    return settings.key_bytes()
+
+
+@task(name="inspect", task_run_name="inspect {day.partner} {day.export_date}", **TASK_OPTIONS)
+def inspect_task(
+    day: PartnerDay, ledger: warehouse.LedgerEntry | None
+) -> tuple[partner_day.Step, Delivery]:
+    return partner_day.inspect(day, load_contracts()[day.partner], Settings(), ledger)
+
+
+@task(
+    name="read",
+    task_run_name="read {inspected[0].partner} {inspected[0].export_date}",
+    **TASK_OPTIONS,
+)
+def read_task(inspected: tuple[partner_day.Step, Delivery]) -> partner_day.Step:
+    step, delivery = inspected
+    settings = Settings()
+    return partner_day.read(
+        step, delivery, load_contracts()[step.partner], pii_key(settings), settings
+    )
+
+
+@task(name="transform", task_run_name="transform {step.partner} {step.export_date}", **TASK_OPTIONS)
+def transform_task(step: partner_day.Step) -> partner_day.Step:
+    return partner_day.transform(step, load_contracts()[step.partner])
+
+
+@task(name="validate", task_run_name="validate {step.partner} {step.export_date}", **TASK_OPTIONS)
+def validate_task(step: partner_day.Step, history: list[int]) -> partner_day.Step:
+    return partner_day.run_validation(step, load_contracts()[step.partner], history)
+
+
+@task(name="load", task_run_name="load {step.partner} {step.export_date}", **TASK_OPTIONS)
+def load_task(con: Any, step: partner_day.Step, run_id: str) -> partner_day.Step:
+    result = partner_day.load(con, step, load_contracts()[step.partner], run_id)
+    get_run_logger().info(
+        "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
+        result.label, result.status, result.rows_read, result.rows_loaded, result.rows_quarantined,
+        result.warnings, f": {result.detail}" if result.detail else "",
+    )  # fmt: skip
+    return result
+
+
+@task(name="resolve-and-publish", **TASK_OPTIONS)
+def publish_task(con: Any) -> dict[str, Any]:
+    stats, summary = runner.publish_step(con, Settings(), load_contracts())
+    return {"resolve": stats, "published": summary}
+
+
+def process_range(
+    start: date, end: date, partners: list[str] | None, run_id: str
+) -> runner.RunSummary:
+    """Stage every delivered partner-day in [start, end] concurrently, load in order, publish."""
+    logger = get_run_logger()
+    settings = Settings()
+    contracts = load_contracts()
+    unknown = sorted(set(partners or []) - set(contracts))
+    if unknown:
+        raise ValueError(f"unknown partner(s) {unknown}; known: {sorted(contracts)}")
+    pii_key(settings)  # refuse to start without a key
+    days = scan(settings.landing, contracts, start, end, partners)
+    delivered = [d for d in days if d.delivered]
+    missing = [d for d in days if not d.delivered]
+    for d in missing:
+        logger.warning("%s: no _SUCCESS marker; not delivered, skipped", d.label)
+    con = runner.open_warehouse(settings)
+    try:
+        futures = []
+        for day in delivered:
+            ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
+            history = runner.volume_history(con, day.partner, day.export_date)
+            inspected = inspect_task.submit(day, ledger)
+            read = read_task.submit(inspected)
+            transformed = transform_task.submit(read)
+            futures.append(validate_task.submit(transformed, history))
+        steps = []
+        for i, future in enumerate(futures, start=1):
+            steps.append(load_task(con, future.result(), run_id))
+            if i % 25 == 0 or i == len(futures):
+                logger.info("progress: %d of %d partner-days done", i, len(futures))
+        published = None
+        if any(s.status != "unchanged" for s in steps) or not settings.publish.exists():
+            published = publish_task(con)
+    finally:
+        con.close()
+    return runner.RunSummary(
+        run_id, tuple(steps), tuple(missing),
+        published["published"] if published else None, published["resolve"] if published else None,
+    )  # fmt: skip
+
+
+def _result(summary: runner.RunSummary) -> dict[str, Any]:
+    return {
+        "run_id": summary.run_id,
+        "loaded": summary.count("loaded"),
+        "unchanged": summary.count("unchanged"),
+        "failed": summary.count("failed"),
+        "missing": len(summary.missing),
+        "failures": [f"{s.label}: {s.detail}" for s in summary.steps if s.status == "failed"],
+        "exit_status": summary.exit_status,
+    }
+
+
+@flow(name="umkm-nightly", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False)
+def nightly(export_date: date | None = None, partners: list[str] | None = None) -> dict[str, Any]:
+    """The nightly job: every partner's export for one date (default: yesterday, Asia/Jakarta)."""
+    from prefect.runtime import flow_run
+
+    day = export_date or yesterday_in_jakarta()
+    return _result(process_range(day, day, partners, str(flow_run.id or "local")))
+
+
+@flow(name="umkm-backfill", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False)
+def backfill(start: date, end: date, partners: list[str] | None = None) -> dict[str, Any]:
+    """Every delivered partner-day in [start, end], loaded in date order, then one publish."""
+    from prefect.runtime import flow_run
+
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return _result(process_range(start, end, partners, str(flow_run.id or "local")))
