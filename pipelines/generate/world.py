@@ -475,8 +475,7 @@ class Chunk:
         in_range = max(1, end - start)
         # pasarnusa: a few sellers change status, a few vanish from snapshots during the range
         # (some come back); belanjaku: a few merchants are deleted during the range
-        span = max(1, end - day_number(EARLIEST))
-        status_day = joined + 1 + np.floor(rng.random(m) * span).astype(np.int64)
+        status_day = joined + 1 + np.ceil(rng.exponential(400.0, m)).astype(np.int64)
         status = np.where(rng.random(m) < 0.03, rng.choice(2, m, p=[0.6, 0.4]) + 1, 0)
         after = np.maximum(joined, start) + 1
         gone = rng.random(m) < 0.004
@@ -489,9 +488,13 @@ class Chunk:
             gone_day[early] = start + (end - start) // 3
             back_day[early[:1]] = start + (end - start) // 3 + 3
             back_day[early[1:]] = NEVER
-        deleted = rng.random(m) < 0.002
+        deleted = rng.random(m) < 0.01
         deleted_day = after + np.floor(rng.random(m) * in_range).astype(np.int64)
-        never = NEVER
+        if self.k == 0 and end - start >= 2:
+            # and one belanjaku merchant deleted during the range
+            early = np.nonzero((partner == BELANJAKU) & (joined < start))[0][:1]
+            deleted[early] = True
+            deleted_day[early] = start + (end - start) // 2
         return pl.DataFrame(
             {
                 "lid": lid,
@@ -509,11 +512,11 @@ class Chunk:
                 "uses_phone2": uses_p2,
                 "v": rng.integers(0, 2**31, m, dtype=np.int64),
                 "w": rng.integers(0, 2**31, m, dtype=np.int64),
-                "status": np.where(status > 0, status, 0).astype(np.int8),
-                "status_day": as_date(np.where(status > 0, status_day, never)),
-                "gone_day": as_date(np.where(gone, gone_day, never)),
-                "back_day": as_date(np.where(gone, back_day, never)),
-                "deleted_day": as_date(np.where(deleted, deleted_day, never)),
+                "status": status.astype(np.int8),
+                "status_day": as_date(np.where(status > 0, status_day, NEVER)),
+                "gone_day": as_date(np.where(gone, gone_day, NEVER)),
+                "back_day": as_date(np.where(gone, back_day, NEVER)),
+                "deleted_day": as_date(np.where(deleted, deleted_day, NEVER)),
             }
         )
 
