@@ -52,7 +52,9 @@ def suite_for(contract: Contract, export_date: date) -> list[tuple[str, Any]]:
     import great_expectations.expectations as gxe
 
     # a deleted event is not validated as a record (partners.md, belanjaku); it counts as loaded
-    records_only = {"row_condition": "is_deletion == 0", "condition_parser": "pandas"}
+    from great_expectations.expectations.row_conditions import Column as GxColumn
+
+    records_only = {"row_condition": GxColumn("is_deletion") == 0}
     provinces = reference.provinces()["code"].to_list()
     letters = sorted(set(reference.kbli_divisions()["category"].to_list()))
     suite: list[tuple[str, Any]] = [

@@ -121,10 +121,10 @@ def kedaiantar(
     return path
 
 
-def lapakdesa(landing: Path, month_end: date, rows: list[dict[str, object]], *, numeric: set[str] | frozenset[str] = frozenset(),
-              total: bool = True) -> Path:  # fmt: skip
-    """Rows are written as text cells, except the columns named in `numeric` (numeric cells);
-    a `date` value becomes a real Excel date cell."""
+def lapakdesa(
+    landing: Path, month_end: date, rows: list[dict[str, object]], *, total: bool = True
+) -> Path:
+    """Text values become text cells, int/float values numeric cells, dates real Excel dates."""
     import xlsxwriter
 
     path = folder(landing, "lapakdesa", month_end)
@@ -143,8 +143,8 @@ def lapakdesa(landing: Path, month_end: date, rows: list[dict[str, object]], *, 
                 continue
             if isinstance(value, date):
                 sheet.write_datetime(r, j, value, date_format)  # type: ignore[arg-type]
-            elif column in numeric:
-                sheet.write_number(r, j, float(value))  # type: ignore[arg-type]
+            elif isinstance(value, int | float):
+                sheet.write_number(r, j, float(value))
             else:
                 sheet.write_string(r, j, str(value))
     if total:
