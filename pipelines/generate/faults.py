@@ -3,7 +3,7 @@
 A fault kind belongs to one partner and is either day-level (the file, its columns, its
 manifest or its marker) or record-level (a few rows of an otherwise good file). `plan` spreads
 the kinds over the range deterministically by seed, on a minority of each partner's
-deliveries, never on its first one (the backlog) when it has more. Each injected fault is
+deliveries, never on its first one (the backlog). Each injected fault is
 recorded as one line of `_generator/faults.jsonl`:
 
     {"partner", "export_date", "file", "row", "kind", "expected_outcome"}
@@ -41,6 +41,7 @@ import polars as pl
 from pipelines.generate.world import EKATALOG, PARTNERS
 
 MIN_ROWS = 5  # a day carrying faults has at least this many records (small: no volume spike)
+NEED_ROWS = {"mostly_quarantined", "wrong_encoding", "volume_spike"}
 QUARANTINING = {"joined_before_2009", "truncated_last_line", "repeated_header", "joined_future",
                 "malformed_row"}  # fmt: skip
 
@@ -109,8 +110,7 @@ def plan(schedule: dict[str, list[date]], seed: int) -> dict[tuple[str, date], l
     rng = np.random.default_rng([seed, 0xFA_0175])
     out: dict[tuple[str, date], list[Kind]] = {}
     for partner in PARTNERS:
-        days = schedule.get(partner, [])
-        avail = days[1:] if len(days) > 1 else days
+        avail = schedule.get(partner, [])[1:]  # never the first delivery: the backlog
         kinds = [k for k in KINDS if k.partner == partner]
         if not avail or not kinds:
             continue
@@ -177,10 +177,12 @@ class DayFaults:
             }
         )
 
-    def record_day_level(self, file: str) -> None:
+    def record_day_level(self, file: str, records: int) -> None:
+        """Log the day-level faults (those that need rows only if the day had any)."""
         for k in self.kinds:
-            if k.level == "day":
-                self.record(k.name, "_SUCCESS" if k.name == "missing_success" else file, None)
+            if k.level != "day" or (records == 0 and k.name in NEED_ROWS):
+                continue
+            self.record(k.name, "_SUCCESS" if k.name == "missing_success" else file, None)
 
     # -- record-level faults ---------------------------------------------------------------
 

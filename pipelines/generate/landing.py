@@ -213,7 +213,7 @@ class PartnerDay:
             if has("manifest_sha256_mismatch"):
                 # the partner re-compressed the part after writing its manifest
                 recompress(files[0].path)
-        self.faults.record_day_level(main)
+        self.faults.record_day_level(main, self.records)
         if not has("missing_success"):
             write_success(self.folder)
             count += 1
