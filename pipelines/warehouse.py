@@ -236,12 +236,12 @@ def _replace_runs(con: duckdb.DuckDBPyConnection, partner: str, day: date, snaps
         if prev is not None:
             con.execute(
                 f"INSERT INTO listing_runs SELECT {cols.replace('last_date', '$prev AS last_date')} FROM spanning WHERE first_date < $d",
-                {**p, "prev": prev},
+                {"d": day, "prev": prev},
             )
         if nxt is not None:
             con.execute(
                 f"INSERT INTO listing_runs SELECT {cols.replace('first_date', '$next AS first_date')} FROM spanning WHERE last_date > $d",
-                {**p, "next": nxt},
+                {"d": day, "next": nxt},
             )
     # runs of the same version that end on the previous loaded day / start on the next one
     con.execute(
