@@ -30,6 +30,7 @@ quarantines half its records except the one meant to (`mostly_quarantined`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -205,8 +206,8 @@ class DayFaults:
             return frame
         for i, kind in enumerate(todo):
             # a row no other fault has touched, never the last one (it may get truncated)
-            free = frame.head(frame.height - 1).with_row_index("_i")
-            free = free.filter(pl.col("_fault").is_null())["_i"]
+            untouched = frame.head(frame.height - 1).with_row_index("_i")
+            free = untouched.filter(pl.col("_fault").is_null())["_i"]
             row = int(free[(self.day.toordinal() + i) % len(free)])
             frame = _damage(self.partner, kind.name, frame, row, self.day)
             self._pending.remove(kind)
@@ -216,7 +217,9 @@ class DayFaults:
     def pending_truncation(self) -> bool:
         return any(k.name == "truncated_last_line" for k in self._pending)
 
-    def collect(self, frame: pl.DataFrame, offset: int, file_of) -> None:
+    def collect(
+        self, frame: pl.DataFrame, offset: int, file_of: Callable[[int], tuple[str, int]]
+    ) -> None:
         """Record the damaged rows of a written frame; `offset` records came before it."""
         if "_fault" not in frame.columns:
             return

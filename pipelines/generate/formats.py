@@ -1,13 +1,14 @@
 """What each partner writes: a chunk's listings formatted as the partner spells them.
 
-`base_*` functions format every listing of a chunk for one partner (cached on the chunk: a
-snapshot repeats the same text day after day); `*_day` functions select and adjust the rows of
-one export date. Columns whose name starts with `_` are helpers for the day selection and the
+`_<partner>(chunk)` formats every listing of a chunk as one partner writes it (cached on the
+chunk: a snapshot repeats the same text day after day); `<partner>_day` selects and adjusts the
+rows of one export date. Columns whose name starts with `_` are helpers for the day selection and the
 fault injector; writers drop them. All of it is column-wise Polars, never a loop over rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -16,7 +17,6 @@ import polars as pl
 from pipelines.generate.world import (
     BELANJAKU,
     LAPAKDESA,
-    NAME_CORE,
     PASARNUSA,
     TOKORAYA,
     Chunk,
@@ -224,7 +224,7 @@ def indonesian_dates(joined: pl.Series, v: np.ndarray) -> pl.Series:
     ).to_series()
 
 
-def _cached(chunk: Chunk, key: str, build) -> pl.DataFrame:
+def _cached(chunk: Chunk, key: str, build: Callable[[Chunk], pl.DataFrame]) -> pl.DataFrame:
     if key not in chunk.formatted:
         chunk.formatted[key] = build(chunk)
     return chunk.formatted[key]
@@ -688,7 +688,7 @@ def ekatalog_day(chunk: Chunk, day: date) -> pl.DataFrame:
 
 
 __all__ = [
-    "EKATALOG_COLUMNS", "KEDAIANTAR_COLUMNS", "LAPAKDESA_COLUMNS", "NAME_CORE",
+    "EKATALOG_COLUMNS", "KEDAIANTAR_COLUMNS", "LAPAKDESA_COLUMNS",
     "PASARNUSA_COLUMNS", "TOKORAYA_COLUMNS", "belanjaku_day", "belanjaku_lines",
     "ekatalog_day", "kedaiantar_day", "lapakdesa_month", "pasarnusa_day", "tokoraya_day",
 ]  # fmt: skip

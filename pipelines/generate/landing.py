@@ -109,7 +109,7 @@ class PartnerDay:
     part_rows: int = PART_ROWS
     records: int = 0
     dropped: int = 0  # sellers beyond the Excel sheet's last row (lapakdesa, huge worlds)
-    _sink: object = field(init=False)
+    _sink: CsvSink | JsonlPartsSink | ParquetSink | XlsxSink = field(init=False)
     _rename: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -193,13 +193,13 @@ class PartnerDay:
         if isinstance(sink, JsonlPartsSink):
             sink.write_lines(fmt.belanjaku_lines(frame))
         else:
-            sink.write(frame)  # type: ignore[attr-defined]
+            sink.write(frame)
         self.faults.collect(frame, self.records, self._locate)
         self.records += frame.height
 
     def finish(self) -> int:
         """Close the files, write manifest and `_SUCCESS` (in that order); return file count."""
-        files: list[Written] = self._sink.close()  # type: ignore[attr-defined]
+        files: list[Written] = self._sink.close()
         has, main = self.faults.has, file_name(self.partner, self.day)
         if self.faults.pending_truncation and self.records:
             F.truncate_last_line(files[0].path)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import polars as pl
@@ -50,7 +51,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _gzip(raw, level: int = GZIP_LEVEL) -> gzip.GzipFile:
+def _gzip(raw: BinaryIO, level: int = GZIP_LEVEL) -> gzip.GzipFile:
     # filename="" and mtime=0 keep the gzip header free of anything that changes between runs
     return gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=level, mtime=0)
 
@@ -106,7 +107,7 @@ class JsonlPartsSink:
     def __init__(self, folder: Path, part_rows: int = PART_ROWS) -> None:
         self.folder, self.part_rows = folder, part_rows
         self.parts: list[Written] = []
-        self._raw = None
+        self._raw: BinaryIO | None = None
         self._out: gzip.GzipFile | None = None
         self._open_part()
 
