@@ -24,7 +24,7 @@ import xlsxwriter
 
 from pipelines.generate.formats import LAPAKDESA_COLUMNS, MONTHS_FULL
 
-GZIP_LEVEL = 6
+GZIP_LEVEL = 1  # fast: exports of tens of millions of rows are CPU-bound on compression
 PART_ROWS = 250_000  # belanjaku starts a new part after this many lines
 EXCEL_MAX_ROWS = 1_048_576
 
