@@ -124,7 +124,7 @@ P_PHONE2 = 0.08
 P_SAME_OWNER = 0.005
 P_VENDOR = (0.02, 0.08, 0.20)  # lkpp-ekatalog, by scale, businesses with a NIB only
 NON_UMKM_VENDORS = 0.25  # extra `Non UMKM` vendors per UMKM vendor
-NIK_SERIAL_MIN = 9000
+NIK_SERIAL_MIN = 9000  # serials 9000-9999: unlikely to be anyone's (see Chunk._businesses)
 NEVER = 2_932_896  # 9999-12-31 as a day number: after any range
 
 _U64 = np.uint64
@@ -287,6 +287,13 @@ class Chunk:
     # -- businesses -------------------------------------------------------------------------
 
     def _businesses(self, rng: np.random.Generator) -> pl.DataFrame:
+        """One row per business, with its owner's identifiers.
+
+        Every NIK is structurally valid: a real district code, a real birth date (1955-2004,
+        day + 40 for women) and a serial in 9000-9999. Registries hand out serials from 0001
+        per district and birth date, so serials this high keep a generated NIK unlikely to
+        belong to anyone. Phones are Indonesian mobile numbers (`08` + operator prefix).
+        """
         g, w, n = geo(), self.world, self.n
         gid = self.first_gid + np.arange(n, dtype=np.int64)
         prov = rng.choice(len(g.prov_codes), n, p=g.prov_p)
