@@ -21,7 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipelines import partner_day, runner, warehouse  # noqa: E402
 from pipelines.contracts import load_contracts  # noqa: E402
-from pipelines.landing import Delivery, PartnerDay, scan  # noqa: E402
+from pipelines.landing import PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 JAKARTA = timezone(timedelta(hours=7))
@@ -46,24 +46,15 @@ def pii_key(settings: Settings) -> bytes:
     return settings.key_bytes()
 
 
-@task(name="inspect", task_run_name="inspect {day.partner} {day.export_date}", **TASK_OPTIONS)
-def inspect_task(
-    day: PartnerDay, ledger: warehouse.LedgerEntry | None
-) -> tuple[partner_day.Step, Delivery]:
-    return partner_day.inspect(day, load_contracts()[day.partner], Settings(), ledger)
-
-
-@task(
-    name="read",
-    task_run_name="read {inspected[0].partner} {inspected[0].export_date}",
-    **TASK_OPTIONS,
-)
-def read_task(inspected: tuple[partner_day.Step, Delivery]) -> partner_day.Step:
-    step, delivery = inspected
+@task(name="read", task_run_name="read {day.partner} {day.export_date}", **TASK_OPTIONS)
+def read_task(day: PartnerDay, ledger: warehouse.LedgerEntry | None) -> partner_day.Step:
+    """Inspect the delivery (hashes, manifest, sizes; `unchanged` stops here), then read it."""
     settings = Settings()
-    return partner_day.read(
-        step, delivery, load_contracts()[step.partner], pii_key(settings), settings
-    )
+    contract = load_contracts()[day.partner]
+    step, delivery = partner_day.inspect(day, contract, settings, ledger)
+    if step.status != "pending":
+        return step
+    return partner_day.read(step, delivery, contract, pii_key(settings), settings)
 
 
 @task(name="transform", task_run_name="transform {step.partner} {step.export_date}", **TASK_OPTIONS)
@@ -78,13 +69,7 @@ def validate_task(step: partner_day.Step, history: list[int]) -> partner_day.Ste
 
 @task(name="load", task_run_name="load {step.partner} {step.export_date}", **TASK_OPTIONS)
 def load_task(con: Any, step: partner_day.Step, run_id: str) -> partner_day.Step:
-    result = partner_day.load(con, step, load_contracts()[step.partner], run_id)
-    get_run_logger().info(
-        "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
-        result.label, result.status, result.rows_read, result.rows_loaded, result.rows_quarantined,
-        result.warnings, f": {result.detail}" if result.detail else "",
-    )  # fmt: skip
-    return result
+    return partner_day.load(con, step, load_contracts()[step.partner], run_id)
 
 
 @task(name="resolve-and-publish", **TASK_OPTIONS)
@@ -115,13 +100,18 @@ def process_range(
         for day in delivered:
             ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
             history = runner.volume_history(con, day.partner, day.export_date)
-            inspected = inspect_task.submit(day, ledger)
-            read = read_task.submit(inspected)
+            read = read_task.submit(day, ledger)
             transformed = transform_task.submit(read)
             futures.append(validate_task.submit(transformed, history))
         steps = []
         for i, future in enumerate(futures, start=1):
-            steps.append(load_task(con, future.result(), run_id))
+            step = load_task(con, future.result(), run_id)
+            steps.append(step)
+            logger.info(
+                "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
+                step.label, step.status, step.rows_read, step.rows_loaded, step.rows_quarantined,
+                step.warnings, f": {step.detail}" if step.detail else "",
+            )  # fmt: skip
             if i % 25 == 0 or i == len(futures):
                 logger.info("progress: %d of %d partner-days done", i, len(futures))
         published = None

@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import duckdb
 import polars as pl
 
-from pipelines import reference
+from pipelines import reference, scratch
 
 # Why an identifier is not valid; `None` in the status column means "valid", "absent" means empty.
 ABSENT = "absent"
@@ -128,7 +127,7 @@ def pseudonymise(frame: pl.DataFrame, columns: dict[str, str], key: bytes) -> pl
     if not columns or frame.height == 0:
         return frame.with_columns(pl.col(c).cast(pl.String) for c in columns)
     ipad, opad = _pads(key)
-    con = duckdb.connect()
+    con = scratch.cursor()
     try:
         con.register("frame", frame.select(list(columns)).to_arrow())
         exprs = ", ".join(

@@ -179,6 +179,9 @@ def run_validation(step: Step, contract: Contract, volume_history: list[int]) ->
     result = validate(records, contract, step.export_date)
     write_frame(result.results, step.work_dir / "validation.arrow")
     notes = list(step.notes)
+    summary = describe_rule_counts(result.results)
+    if summary:
+        notes.append(summary)
     if volume_history and step.rows_read is not None:
         median = sorted(volume_history)[len(volume_history) // 2]
         if median > 0 and (step.rows_read < median / 10 or step.rows_read > median * 10):
@@ -189,6 +192,27 @@ def run_validation(step: Step, contract: Contract, volume_history: list[int]) ->
     if not result.gate_passed:
         return step.fail(result.gate_detail, step.rows_read)
     return step
+
+
+def describe_rule_counts(results: pl.DataFrame) -> str:
+    """Quarantine and warning counts in words, e.g. "quarantined: 2 no valid identifier (...)"."""
+    parts = []
+    for kind, label in (
+        ("record rule: quarantined", "quarantined"),
+        ("attribute rule: warning", "warnings"),
+    ):
+        rows = results.filter(pl.col("expectation") == kind).sort(
+            "unexpected_count", descending=True
+        )
+        if rows.height:
+            items = [
+                f"{n} {what} ({col})" if col else f"{n} {what}"
+                for col, n, what in rows.select(
+                    "column_name", "unexpected_count", "description"
+                ).rows()
+            ]
+            parts.append(f"{label}: " + ", ".join(items))
+    return "; ".join(parts)
 
 
 def outcome_of(step: Step) -> warehouse.PartnerDayOutcome:

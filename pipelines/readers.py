@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines import scratch
 from pipelines.contracts import Contract
 from pipelines.landing import DeliveredFile, DeliveryRefused
 
@@ -59,10 +60,7 @@ def read_file(file: DeliveredFile, contract: Contract, max_uncompressed: int) ->
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    # Partner files are untrusted: no extension loading, no external access beyond the file.
-    con.execute("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false")
-    return con
+    return scratch.cursor()
 
 
 def _finish(
