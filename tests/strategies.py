@@ -162,10 +162,10 @@ def marketplace_day(
             name = draw(st.sampled_from(LAPAKDESA_NAMES))
             values = _versioned(draw, partner, name, pools, templates)
             rows.append(_lapakdesa_row(name, values))
-            if draw(st.integers(0, 2)) == 0:
+            if draw(st.booleans()):
                 # a twin: another seller joined the same day, sharing a phone (a tie to break
                 # by name, then NIB)
-                twin_name = draw(st.sampled_from(LAPAKDESA_NAMES))
+                twin_name = draw(st.sampled_from(LAPAKDESA_NAMES[1:] + LAPAKDESA_NAMES[:1]))
                 twin = {**draw(attributes(partner, pools)), "joined_date": values["joined_date"]}
                 twin["phone_ps"] = values["phone_ps"] or draw(st.sampled_from(pools["phone"]))
                 rows.append(_lapakdesa_row(twin_name, twin))
@@ -305,8 +305,9 @@ def worlds(draw: st.DrawFn, max_days_per_partner: int = 3) -> tuple[list[Partner
         export_dates = draw(
             st.lists(
                 st.sampled_from(scheduled(partner)),
-                min_size=1,
-                max_size=max_days_per_partner,
+                # snapshots: at least two, so that listings can disappear (and come back)
+                min_size=2 if partner in ("pasarnusa", "kedaiantar") else 1,
+                max_size=max_days_per_partner + (partner in ("pasarnusa", "kedaiantar")),
                 unique=True,
             )
         )

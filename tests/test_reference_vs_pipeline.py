@@ -26,7 +26,14 @@ from pipelines import publish, resolve, targets, warehouse
 from pipelines.contracts import load_contracts
 from pipelines.normalise import CANONICAL_COLUMNS, listing_day_records
 from tests import strategies as gen
-from tests.reference_model import TABLE_COLUMNS, PartnerDay, reference_tables, target_on
+from tests.reference_model import (
+    TABLE_COLUMNS,
+    PartnerDay,
+    build_listings,
+    current_content,
+    reference_tables,
+    target_on,
+)
 
 CONTRACTS = load_contracts()
 SNAPSHOTS = [
@@ -165,6 +172,13 @@ def expected(
     if known_bugs:
         # BUG 1 (test_ekatalog_progress_has_a_row_for_a_loaded_date_without_umkm_vendors)
         tables["ekatalog_progress"] = [r for r in tables["ekatalog_progress"] if r[1] != 0]
+        # BUG 3 (test_progress_by_partner_leaves_out_a_partner_with_only_zeros_on_the_last_day):
+        # the pipeline lists every partner that has a listing, even one joined after the last day
+        national_days = [r[0] for r in tables["national_progress"]]
+        listed = {p for p, _ in build_listings(current_content(days)[1])}
+        shown = {r[1] for r in tables["progress_by_partner"]}
+        zeros = [(d, p, 0, 0) for d in national_days for p in listed - shown]
+        tables["progress_by_partner"] = sort_rows(tables["progress_by_partner"] + zeros)
     return tables
 
 
@@ -330,6 +344,20 @@ def loaded(partner: str, export_date: date, *records: dict) -> PartnerDay:
         "loaded",
         tuple(rows),
         content_sha256=gen.content_sha256(rows),
+        loaded_at=gen.loaded_at(partner, export_date),
+    )
+
+
+def refused(partner: str, export_date: date) -> PartnerDay:
+    """A re-delivery of the partner-day that is refused (partners.md: "a refused partner-day
+    loads nothing and leaves what was loaded before untouched")."""
+    return PartnerDay(
+        partner,
+        export_date,
+        "failed",
+        rows_read=None,
+        content_sha256="refused",
+        detail="sellers.csv.gz: not a gzip file",
         loaded_at=gen.loaded_at(partner, export_date),
     )
 
@@ -557,3 +585,25 @@ def test_a_publish_interrupted_after_refresh_listings_and_rerun_gives_the_same_t
         wh.close()
     assert row(tables, "national_progress", JUNE_1)["umkm_onboarded"] == 2
     assert_tables_equal(tables, expected(days, delivered, known_bugs=False))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG 3: pipelines/publish.py build_tables (progress_by_partner) takes its groups from "
+    "every partner with a listing, not from the partners non-zero in some column on the last "
+    "day (metrics.md dense rule); after a refused re-delivery of a partner's only loaded day, "
+    "that partner's listings are all joined after the reference day and it still gets rows "
+    "of zeros",
+)
+def test_progress_by_partner_leaves_out_a_partner_with_only_zeros_on_the_last_day(tmp_path):
+    """It lists in progress_by_partner only the partners non-zero in some column on the last day."""
+    may_20 = date(2020, 5, 20)
+    days = [
+        loaded("pasarnusa", may_20, rec("pasarnusa", may_20, "PN1", may_20, nib=NIB_A)),
+        loaded("tokoraya", JUNE_1, rec("tokoraya", JUNE_1, "TR-01", JUNE_1, nib=NIB_B)),
+        # tokoraya's 1 June re-delivered and refused: the day is `failed`, its first content
+        # stays in the warehouse, and the reference day is pasarnusa's 20 May
+        refused("tokoraya", JUNE_1),
+    ]
+    tables = published(tmp_path, days)
+    assert {r[1] for r in tables["progress_by_partner"]} == {"pasarnusa"}
