@@ -67,9 +67,7 @@ def test_published_file_holds_only_aggregates_with_comments(
     con = duckdb.connect(str(env_settings.publish), read_only=True)
     try:
         comments = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
-        columns = con.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() WHERE comment IS NULL"
-        ).fetchall()
+        columns = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns()").fetchall()]
     finally:
         con.close()
     assert all(comments.values()) and len(comments) == 8
