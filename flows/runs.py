@@ -8,6 +8,8 @@ personal is a task parameter or result: steps hand over paths and counts.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,6 +19,7 @@ env.apply()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.concurrency.sync import concurrency  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipelines import partner_day, runner, warehouse  # noqa: E402
@@ -25,6 +28,7 @@ from pipelines.landing import PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 JAKARTA = timezone(timedelta(hours=7))
+WRITER_LIMIT = "umkm-warehouse-writer"
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
@@ -47,11 +51,13 @@ def pii_key(settings: Settings) -> bytes:
 
 
 @task(name="read", task_run_name="read {day.partner} {day.export_date}", **TASK_OPTIONS)
-def read_task(day: PartnerDay, ledger: warehouse.LedgerEntry | None) -> partner_day.Step:
+def read_task(
+    day: PartnerDay, ledger: warehouse.LedgerEntry | None, run_id: str
+) -> partner_day.Step:
     """Inspect the delivery (hashes, manifest, sizes; `unchanged` stops here), then read it."""
     settings = Settings()
     contract = load_contracts()[day.partner]
-    step, delivery = partner_day.inspect(day, contract, settings, ledger)
+    step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
     if step.status != "pending":
         return step
     return partner_day.read(step, delivery, contract, pii_key(settings), settings)
@@ -74,14 +80,36 @@ def load_task(con: Any, step: partner_day.Step, run_id: str) -> partner_day.Step
 
 @task(name="resolve-and-publish", **TASK_OPTIONS)
 def publish_task(con: Any) -> dict[str, Any]:
-    stats, summary = runner.publish_step(con, Settings(), load_contracts())
+    """Resolve identities and publish, when anything changed since the last publish."""
+    stats, summary = runner.publish_if_needed(con, Settings(), load_contracts())
     return {"resolve": stats, "published": summary}
+
+
+def ensure_writer_limit() -> None:
+    """The global concurrency limit that lets one run at a time write the warehouse."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(WRITER_LIMIT)
+        except ObjectNotFound:
+            with contextlib.suppress(ObjectAlreadyExists):  # another run created it meanwhile
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=WRITER_LIMIT, limit=1)
+                )
 
 
 def process_range(
     start: date, end: date, partners: list[str] | None, run_id: str
 ) -> runner.RunSummary:
-    """Stage every delivered partner-day in [start, end] concurrently, load in order, publish."""
+    """Stage every delivered partner-day in [start, end] concurrently, load in order, publish.
+
+    The warehouse is held only briefly to read the ledger, then while loading and publishing,
+    under the `umkm-warehouse-writer` concurrency limit: a nightly run and a backfill can overlap,
+    staging in parallel and taking turns to write.
+    """
     logger = get_run_logger()
     settings = Settings()
     contracts = load_contracts()
@@ -94,35 +122,48 @@ def process_range(
     missing = [d for d in days if not d.delivered]
     for d in missing:
         logger.warning("%s: no _SUCCESS marker; not delivered, skipped", d.label)
-    con = runner.open_warehouse(settings)
+    con = runner.open_warehouse(settings, on_wait=logger.info)
+    try:
+        known = {
+            d: (
+                warehouse.ledger_entry(con, d.partner, d.export_date),
+                runner.volume_history(con, d.partner, d.export_date),
+            )
+            for d in delivered
+        }
+    finally:
+        con.close()
+    area = runner.staging_area(settings, run_id)
+    steps: list[partner_day.Step] = []
+    published = None
     try:
         futures = []
         for day in delivered:
-            ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
-            history = runner.volume_history(con, day.partner, day.export_date)
-            read = read_task.submit(day, ledger)
-            transformed = transform_task.submit(read)
-            futures.append(validate_task.submit(transformed, history))
-        steps = []
-        for i, future in enumerate(futures, start=1):
-            step = load_task(con, future.result(), run_id)
-            steps.append(step)
-            logger.info(
-                "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
-                step.label, step.status, step.rows_read, step.rows_loaded, step.rows_quarantined,
-                step.warnings, f": {step.detail}" if step.detail else "",
-            )  # fmt: skip
-            if i % 25 == 0 or i == len(futures):
-                logger.info("progress: %d of %d partner-days done", i, len(futures))
-        published = None
-        if any(s.status != "unchanged" for s in steps) or not settings.publish.exists():
-            published = publish_task(con)
+            ledger, history = known[day]
+            read = read_task.submit(day, ledger, run_id)
+            futures.append(validate_task.submit(transform_task.submit(read), history))
+        ensure_writer_limit()
+        with concurrency(WRITER_LIMIT, occupy=1, strict=False):
+            con = runner.open_warehouse(settings, on_wait=logger.info)
+            try:
+                for i, future in enumerate(futures, start=1):
+                    step = load_task(con, future.result(), run_id)
+                    steps.append(step)
+                    logger.info(
+                        "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
+                        step.label, step.status, step.rows_read, step.rows_loaded, step.rows_quarantined,
+                        step.warnings, f": {step.detail}" if step.detail else "",
+                    )  # fmt: skip
+                    if i % 25 == 0 or i == len(futures):
+                        logger.info("progress: %d of %d partner-days done", i, len(futures))
+                published = publish_task(con)
+            finally:
+                con.close()
     finally:
-        con.close()
+        shutil.rmtree(area, ignore_errors=True)
     return runner.RunSummary(
-        run_id, tuple(steps), tuple(missing),
-        published["published"] if published else None, published["resolve"] if published else None,
-    )  # fmt: skip
+        run_id, tuple(steps), tuple(missing), published["published"], published["resolve"]
+    )
 
 
 def _result(summary: runner.RunSummary) -> dict[str, Any]:

@@ -75,7 +75,11 @@ class Step:
 
 
 def inspect(
-    day: PartnerDay, contract: Contract, settings: Settings, ledger: warehouse.LedgerEntry | None
+    day: PartnerDay,
+    contract: Contract,
+    settings: Settings,
+    ledger: warehouse.LedgerEntry | None,
+    run_id: str = "adhoc",
 ) -> tuple[Step, Delivery]:
     """Hash the delivery; `unchanged` when the ledger already holds this content under this contract."""
     started = time.perf_counter()
@@ -227,7 +231,17 @@ def outcome_of(step: Step) -> warehouse.PartnerDayOutcome:
 def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
     """Write the partner-day into the warehouse in one transaction (or record its failure)."""
     at = datetime.now(UTC)
+    if step.status != "unchanged":
+        # another run may have loaded this very content while this one was staging it
+        current = warehouse.ledger_entry(con, step.partner, step.export_date)
+        if current and (current.content_sha256, current.contract_sha256) == (
+            step.content_sha256,
+            step.contract_sha256,
+        ):
+            step = replace(step, status="unchanged")
     if step.status == "unchanged":
+        if step.work_dir is not None:
+            shutil.rmtree(step.work_dir, ignore_errors=True)
         warehouse.record_attempt(
             con, run_id, step.partner, step.export_date, "unchanged", step.content_sha256, None, at
         )

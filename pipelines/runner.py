@@ -6,14 +6,17 @@ benchmark ("Prefect's share") and for tools that must not start an orchestrator.
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from pipelines import partner_day, publish, resolve, warehouse
+from pipelines import crash, partner_day, publish, resolve, warehouse
 from pipelines.contracts import Contract, load_contracts
 from pipelines.landing import PartnerDay, scan
 from pipelines.settings import Settings
@@ -56,26 +59,64 @@ def volume_history(
     return [r[0] for r in rows]
 
 
-def open_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = warehouse.connect(settings.warehouse)
-    warehouse.check_key(con, settings.key_check())
+def open_warehouse(
+    settings: Settings, on_wait: Callable[[str], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The warehouse, for writing (waiting for another writer to finish), its key checked."""
+    con = warehouse.open_writer(settings.warehouse, on_wait=on_wait)
+    try:
+        warehouse.check_key(con, settings.key_check())
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def publish_step(
+def publish_if_needed(
     con: duckdb.DuckDBPyConnection, settings: Settings, contracts: dict[str, Contract]
-) -> tuple[resolve.ResolveStats, publish.PublishSummary]:
-    """Refresh touched listings, resolve identities incrementally, and publish all tables."""
+) -> tuple[resolve.ResolveStats | None, publish.PublishSummary | None]:
+    """Refresh touched listings and resolve identities (one transaction), then publish, unless
+    the published file already shows the warehouse's current state."""
+    version = warehouse.state_version(con)
+    if warehouse.published_version(con) == version and settings.publish.exists():
+        return None, None
     snapshots = [
         p for p, c in contracts.items() if c.delivery == "snapshot" and c.channel == "marketplace"
     ]
     events = [p for p, c in contracts.items() if c.events]
-    resolve.refresh_listings(con, snapshots, events)
-    stats = resolve.resolve_identities(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        resolve.refresh_listings(con, snapshots, events)
+        stats = resolve.resolve_identities(con)
+        crash.point("resolve-before-commit")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    crash.point("after-resolve")
     summary = publish.publish(
         con, settings.publish, contracts, delivered_days(settings.landing, contracts)
     )
+    crash.point("after-publish")
+    warehouse.mark_published(con, version)
     return stats, summary
+
+
+def staging_area(settings: Settings, run_id: str) -> Path:
+    """This run's staging folder; folders of runs whose process is gone are removed first."""
+    root = settings.staging_dir
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in root.iterdir():
+        owner = folder / "pid"
+        try:
+            pid = int(owner.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            shutil.rmtree(folder, ignore_errors=True)  # a crashed run's leftovers (pseudonymised)
+    mine = root / run_id
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "pid").write_text(str(os.getpid()))
+    return mine
 
 
 def run_plain(
@@ -86,6 +127,7 @@ def run_plain(
     key = settings.key_bytes()
     run_id = uuid.uuid4().hex
     days = scan(settings.landing, contracts, start, end, partners)
+    area = staging_area(settings, run_id)
     con = open_warehouse(settings)
     steps = []
     try:
@@ -93,20 +135,18 @@ def run_plain(
             if not day.delivered:
                 continue
             contract = contracts[day.partner]
-            step, delivery = partner_day.inspect(
-                day, contract, settings, warehouse.ledger_entry(con, day.partner, day.export_date)
-            )
+            ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
+            step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
             step = partner_day.read(step, delivery, contract, key, settings)
             step = partner_day.transform(step, contract)
             step = partner_day.run_validation(
                 step, contract, volume_history(con, day.partner, day.export_date)
             )
             steps.append(partner_day.load(con, step, contract, run_id))
-        stats, summary = (None, None)
-        if any(s.status != "unchanged" for s in steps) or not settings.publish.exists():
-            stats, summary = publish_step(con, settings, contracts)
+        stats, summary = publish_if_needed(con, settings, contracts)
     finally:
         con.close()
+        shutil.rmtree(area, ignore_errors=True)
     return RunSummary(
         run_id, tuple(steps), tuple(d for d in days if not d.delivered), summary, stats
     )

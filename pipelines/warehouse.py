@@ -8,12 +8,16 @@ schemas/warehouse.sql); a partner-day touches only the runs that contain or bord
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from pipelines import crash
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schemas" / "warehouse.sql"
 
@@ -42,6 +46,58 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         con.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
     return con
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse for longer than we were willing to wait."""
+
+
+def open_writer(
+    path: Path, wait_seconds: float = 6 * 3600, on_wait: Callable[[str], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse for writing, waiting while another process (a nightly run, a backfill,
+    someone's notebook) holds it: DuckDB allows one writer, and readers only without a writer."""
+    deadline = time.monotonic() + wait_seconds
+    delay, last_said = 0.5, 0.0
+    while True:
+        try:
+            return connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" in str(exc).lower():
+                    raise WarehouseBusy(
+                        f"the warehouse {path} stayed locked for {wait_seconds:.0f} s: {exc}"
+                    ) from None
+                raise
+            if on_wait and time.monotonic() - last_said > 30:
+                on_wait(
+                    f"waiting for the warehouse, held by another process: {str(exc).splitlines()[0]}"
+                )
+                last_said = time.monotonic()
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def state_version(con: duckdb.DuckDBPyConnection) -> int:
+    """A counter bumped by every change that can alter a published value."""
+    rows = con.execute("SELECT value FROM meta WHERE name = 'state_version'").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def _bump_state(con: duckdb.DuckDBPyConnection) -> None:
+    version = state_version(con) + 1
+    con.execute("DELETE FROM meta WHERE name = 'state_version'")
+    con.execute("INSERT INTO meta VALUES ('state_version', ?)", [str(version)])
+
+
+def published_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    rows = con.execute("SELECT value FROM meta WHERE name = 'published_version'").fetchall()
+    return int(rows[0][0]) if rows else None
+
+
+def mark_published(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    con.execute("DELETE FROM meta WHERE name = 'published_version'")
+    con.execute("INSERT INTO meta VALUES ('published_version', ?)", [str(version)])
 
 
 @dataclass(frozen=True)
@@ -120,6 +176,8 @@ def save_failure(con: duckdb.DuckDBPyConnection, outcome: PartnerDayOutcome, at:
     con.execute("BEGIN TRANSACTION")
     try:
         _upsert_ledger(con, outcome, at)
+        _bump_state(con)
+        crash.point("load-before-commit")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -163,6 +221,7 @@ def load_partner_day(
             assert day_records is not None
             con.register("day_in", day_records.to_arrow())
             _replace_deletions(con, partner, day)
+            crash.point("load-mid-transaction")
             _replace_runs(con, partner, day, snapshot)
             con.unregister("day_in")
         else:
@@ -177,6 +236,8 @@ def load_partner_day(
             "INSERT INTO warehouse_days VALUES (?, ?, ?)", [partner, day, outcome.content_sha256]
         )
         _upsert_ledger(con, outcome, at)
+        _bump_state(con)
+        crash.point("load-before-commit")
         con.unregister("records_in")
         con.unregister("validation_in")
         con.execute("COMMIT")
