@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import warehouse
+from pipelines import crash, warehouse
 from pipelines.contracts import CONTRACT_DIR, Contract
 from pipelines.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
 from pipelines.normalise import listing_day_records, normalise
@@ -117,6 +117,7 @@ def read(
     except DeliveryRefused as exc:
         return step.timed("read", started).fail(exc.reason, exc.rows_read)
     write_frame(out.frame, step.work_dir / "raw.arrow")
+    crash.point("read-done")
     files = tuple(
         {"name": f.name, "sha256": f.sha256, "size": f.size, "rows": f.rows} for f in out.files
     )
@@ -274,6 +275,7 @@ def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id:
             at,
         )
         step = replace(step, status="loaded")
+        crash.point("load-after-commit")
     warehouse.record_attempt(
         con,
         run_id,

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import reference
+from pipelines import crash, reference
 from pipelines.contracts import Contract
 from pipelines.landing import scheduled_days
 from pipelines.reference import PROGRAMME_START
@@ -276,6 +276,7 @@ def publish(
     _reaudit_file(tmp, tables)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
+    crash.point("publish-before-swap")
     os.replace(tmp, target)
     _fsync_dir(target.parent)
     return PublishSummary(reference_day(con), {k: v.height for k, v in tables.items()}, target)

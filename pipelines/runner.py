@@ -150,3 +150,24 @@ def run_plain(
     return RunSummary(
         run_id, tuple(steps), tuple(d for d in days if not d.delivered), summary, stats
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.runner START END [PARTNER ...]`: a run without Prefect, settings from
+    the environment (used by the benchmark and the crash tests)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    settings = Settings()
+    summary = run_plain(
+        settings, date.fromisoformat(args[0]), date.fromisoformat(args[1]), args[2:] or None
+    )
+    print(
+        f"loaded={summary.count('loaded')} unchanged={summary.count('unchanged')} "
+        f"failed={summary.count('failed')} missing={len(summary.missing)}"
+    )
+    return summary.exit_status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,5 +21,7 @@ def cursor() -> duckdb.DuckDBPyConnection:
         if _base is None:
             _base = duckdb.connect(":memory:")
             # partner files are untrusted: never install or load extensions on their behalf
-            _base.execute("SET GLOBAL autoinstall_known_extensions = false; SET GLOBAL autoload_known_extensions = false")
+            _base.execute(
+                "SET GLOBAL autoinstall_known_extensions = false; SET GLOBAL autoload_known_extensions = false"
+            )
         return _base.cursor()

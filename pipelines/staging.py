@@ -78,7 +78,9 @@ def protect_personal_data(frame: pl.DataFrame, contract: Contract, key: bytes) -
     Adds `nik_ps`, `nik_problem`, `phone_ps`, `phone_problem`; drops every column the contract
     marks personal (nik, phone, npwp) and the spreadsheet-cell flags.
     """
-    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in ("nik", "phone") if c not in frame.columns)
+    frame = frame.with_columns(
+        pl.lit(None, pl.String).alias(c) for c in ("nik", "phone") if c not in frame.columns
+    )
     nik_numeric = pl.col("_numeric_nik") if "_numeric_nik" in frame.columns else None
     phone_text = pl.col("phone")
     if "_numeric_phone" in frame.columns:
