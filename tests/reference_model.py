@@ -221,7 +221,10 @@ def brand_record(outlets: list[Mapping[str, Any]]) -> dict[str, Any]:
     # earliest `registered_on`, its region is that earliest outlet's (ties: `outlet_id`
     # ascending)."
     # READING: the brand record's other attributes (scale, KBLI: always unknown for kedaiantar)
-    # come from that same earliest outlet; an outlet without an id sorts after every id.
+    # come from that same earliest outlet; an outlet without an id sorts after every id; the
+    # same outlet twice in one snapshot with the same date is not specified: the first of the
+    # tied rows in file order is taken (partners.md's general "the last one wins" would say the
+    # last; the strategies never generate it).
     earliest = min(
         outlets,
         key=lambda r: (r["joined_date"], r["record_key"] is None, r["record_key"] or ""),

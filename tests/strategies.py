@@ -35,7 +35,7 @@ REGIONS = (("31", "31.71"), ("32", "32.73"), ("33", "33.74"), ("51", "51.71"), (
 SCALES = ("mikro", "kecil", "menengah", None)
 # (first valid KBLI code, its category); None = no valid KBLI
 KBLIS = (("47111", "G"), ("10710", "C"), ("56101", "I"), ("01111", "A"), (None, None))
-LAPAKDESA_NAMES = ("warung sari", "toko maju", "kios ani")
+LAPAKDESA_NAMES = ("warung sari", "toko maju", "kios ani", "kedai ñam")  # ñ: non-ASCII
 KEYS = {
     # "1000" is a key of every partner: listings are (partner, listing key), never the key alone
     "pasarnusa": ("PN1", "PN2", "PN10", "1000"),
