@@ -195,6 +195,13 @@ def assert_tables_equal(actual: dict[str, list[tuple]], wanted: dict[str, list[t
         assert actual[name] == wanted[name], f"table {name} differs"
 
 
+def umkm_state(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
+    """The warehouse's derived identity state: UMKM rows and each listing's UMKM."""
+    umkm = con.sql("SELECT * FROM umkm ORDER BY ALL").fetchall()
+    members = con.sql("SELECT partner, listing_key, umkm_id FROM listings ORDER BY ALL").fetchall()
+    return umkm, members
+
+
 def label(days: list[PartnerDay]) -> None:
     """Hypothesis statistics (--hypothesis-show-statistics): the cases this world holds."""
     for case in sorted(gen.coverage(days)):
@@ -254,18 +261,11 @@ def test_reloading_a_partner_day_with_identical_records_changes_nothing(tmp_path
     wh = Warehouse(tmp_path)
     try:
         wh.load(days)
-        before = wh.publish(delivered)
+        before = wh.publish(delivered), umkm_state(wh.con)
         wh.load([gen.reloaded(again)])
-        assert wh.publish(delivered) == before
+        assert (wh.publish(delivered), umkm_state(wh.con)) == before
     finally:
         wh.close()
-
-
-def umkm_state(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
-    """The warehouse's derived identity state: UMKM rows and each listing's UMKM."""
-    umkm = con.sql("SELECT * FROM umkm ORDER BY ALL").fetchall()
-    members = con.sql("SELECT partner, listing_key, umkm_id FROM listings ORDER BY ALL").fetchall()
-    return umkm, members
 
 
 @examples(8)
