@@ -95,12 +95,8 @@ def inspect(
         return step.timed("inspect", started, status="unchanged"), delivery
     if delivery.refusal:
         return step.timed("inspect", started).fail(delivery.refusal), delivery
-    work = (
-        settings.staging_dir
-        / day.partner
-        / day.export_date.isoformat()
-        / (step.content_sha256 or "none")[:16]
-    )
+    # per run: two overlapping runs staging the same partner-day never share files
+    work = settings.staging_dir / run_id / day.partner / day.export_date.isoformat()
     return step.timed("inspect", started, work_dir=work), delivery
 
 
