@@ -75,22 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_flow(kind: str, **params: object) -> int:
-    from pipelines.settings import KeyMissing, Settings
-
-    try:
-        Settings().key_bytes() if os.environ.get("UMKM_PII_KEY") else None
-    except KeyMissing as exc:
-        raise UsageError(str(exc)) from None
     from flows import runs
+    from pipelines.settings import KeyMissing, Settings
 
     started = time.perf_counter()
     try:
         result = (runs.nightly if kind == "run" else runs.backfill)(**params)
-    except KeyMissing as exc:
-        raise UsageError(str(exc)) from None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    except PermissionError as exc:
+    except runs.PartnerDaysFailed as failed:
+        result = failed.result
+    except (KeyMissing, ValueError, PermissionError) as exc:
         raise UsageError(str(exc)) from None
     print(
         f"\n{kind}: {result['loaded']} loaded, {result['unchanged']} unchanged, {result['failed']} failed, "
@@ -98,31 +91,10 @@ def _run_flow(kind: str, **params: object) -> int:
     )
     for line in result["failures"]:
         print(f"  failed: {line}")
-    print_progress(Settings().publish)
+    from pipelines.summary import national_line
+
+    print(national_line(Settings().publish) or "nothing published yet")
     return int(result["exit_status"])
-
-
-def print_progress(published: Path, last: int = 1) -> None:
-    """The national figure against target, from the published file."""
-    import duckdb
-
-    if not published.exists():
-        print("nothing published yet")
-        return
-    con = duckdb.connect(str(published), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT * FROM national_progress ORDER BY as_of_date DESC LIMIT ?", [last]
-        ).fetchall()
-    finally:
-        con.close()
-    for as_of, onboarded, new, online, listings, target, pct in rows:
-        share = f"{pct:.4%}" if pct is not None else "n/a"
-        print(
-            f"National progress as of {as_of}: {onboarded:,} UMKM onboarded since 2020-05-14 "
-            f"({new:,} new that day; {online:,} online in all; {listings:,} marketplace listings) "
-            f"against a target of {target:,} ({share} of target)"
-        )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

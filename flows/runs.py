@@ -18,11 +18,12 @@ from flows import env
 env.apply()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.concurrency.sync import concurrency  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from pipelines import partner_day, runner, warehouse  # noqa: E402
+from pipelines import partner_day, runner, summary, warehouse  # noqa: E402
 from pipelines.contracts import load_contracts  # noqa: E402
 from pipelines.landing import PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
@@ -166,16 +167,50 @@ def process_range(
     )
 
 
-def _result(summary: runner.RunSummary) -> dict[str, Any]:
-    return {
-        "run_id": summary.run_id,
-        "loaded": summary.count("loaded"),
-        "unchanged": summary.count("unchanged"),
-        "failed": summary.count("failed"),
-        "missing": len(summary.missing),
-        "failures": [f"{s.label}: {s.detail}" for s in summary.steps if s.status == "failed"],
-        "exit_status": summary.exit_status,
+class PartnerDaysFailed(Exception):
+    """Some partner-days failed (the rest were loaded and published): the flow run ends Failed,
+    which an automation can alert on; `result` holds the run's summary."""
+
+    def __init__(self, result: dict[str, Any]):
+        super().__init__(
+            f"{result['failed']} partner-day(s) failed: " + "; ".join(result["failures"])
+        )
+        self.result = result
+
+
+@task(name="freshness-check", **TASK_OPTIONS)
+def freshness_task() -> None:
+    """Fails (visibly, as its own task run) when a partner is further behind than its contract allows."""
+    late = summary.overdue_partners(Settings().publish, load_contracts())
+    if late:
+        raise RuntimeError("partners behind schedule: " + "; ".join(late))
+
+
+def _finish(run: runner.RunSummary, kind: str) -> dict[str, Any]:
+    """Report the run (artifact, freshness check), then end Failed if any partner-day failed."""
+    settings = Settings()
+    create_markdown_artifact(
+        key=f"umkm-{kind}-run",
+        markdown=summary.markdown(
+            run, settings.publish, kind, settings.gx_dir / "data_docs" / "index.html"
+        ),
+        description=f"UMKM {kind}: partner-day outcomes and national progress against target",
+    )
+    freshness = freshness_task(return_state=True)
+    if freshness.is_failed():
+        get_run_logger().warning("freshness check failed: %s", freshness.message)
+    result = {
+        "run_id": run.run_id,
+        "loaded": run.count("loaded"),
+        "unchanged": run.count("unchanged"),
+        "failed": run.count("failed"),
+        "missing": len(run.missing),
+        "failures": [f"{s.label}: {s.detail}" for s in run.steps if s.status == "failed"],
+        "exit_status": run.exit_status,
     }
+    if run.count("failed"):
+        raise PartnerDaysFailed(result)
+    return result
 
 
 @flow(name="umkm-nightly", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False)
@@ -184,7 +219,7 @@ def nightly(export_date: date | None = None, partners: list[str] | None = None) 
     from prefect.runtime import flow_run
 
     day = export_date or yesterday_in_jakarta()
-    return _result(process_range(day, day, partners, str(flow_run.id or "local")))
+    return _finish(process_range(day, day, partners, str(flow_run.id or "local")), "nightly")
 
 
 @flow(name="umkm-backfill", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False)
@@ -194,4 +229,4 @@ def backfill(start: date, end: date, partners: list[str] | None = None) -> dict[
 
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
-    return _result(process_range(start, end, partners, str(flow_run.id or "local")))
+    return _finish(process_range(start, end, partners, str(flow_run.id or "local")), "backfill")

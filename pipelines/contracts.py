@@ -110,6 +110,8 @@ class Contract(_Frozen):
     events: Events | None = None
     grouping: Grouping | None = None
     quarantine_threshold: float = Field(0.5, ge=0, le=1)
+    # how far behind its schedule a partner may fall before the run's freshness check fails
+    max_days_behind: int = Field(1, ge=0)
     requires_identifier: bool = True
     columns: list[Column]
 

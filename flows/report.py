@@ -1,0 +1,540 @@
+"""`umkm report`: the national progress chart against the target trajectory, as a PNG and a
+self-contained HTML page beside it (the PNG embedded as a data URI, CSS inline: it opens
+offline, loads nothing from the network).
+
+Reads only the published file (aggregates, opened read-only) and the reference CSVs. The
+output depends only on them, never on the clock: rerunning on the same published file writes
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import sys
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from flows.status import (
+    NotPublished,
+    Published,
+    freshness_state,
+    num,
+    pct_text,
+    publish_path,
+    read_published,
+)
+from pipelines import reference
+from pipelines.reference import PROGRAMME_START
+from pipelines.targets import targets_in_force
+
+DEFAULT_NAME = "umkm_progress.png"
+DPI = 100
+
+# colours (colour-blind safe: Okabe-Ito)
+ONBOARDED = "#0072B2"
+ONLINE = "#56B4E9"
+TARGET = "#222222"
+PLAN_COLOURS = ["#E69F00", "#D55E00", "#CC79A7", "#009E73", "#F0E442"]
+UNKNOWN = "#999999"
+DEFINITIONS = {
+    # published definition -> (the published column it compares with, colour, marker)
+    "onboarded since programme start": ("umkm_onboarded", ONBOARDED, "o"),
+    "total online": ("umkm_online_total", ONLINE, "D"),
+}
+
+
+def write_report(out: Path | None) -> int:
+    """Write the PNG (default beside the published file) and its HTML page; print both paths."""
+    try:
+        pub = read_published()
+    except NotPublished as exc:
+        print(f"umkm report: {exc}", file=sys.stderr)
+        return 2
+    if pub.latest is None:
+        print(
+            f"umkm report: the published file {pub.path} has no national progress yet "
+            "(no partner-day loaded): nothing to chart",
+            file=sys.stderr,
+        )
+        return 2
+    png_path = out if out is not None else publish_path().parent / DEFAULT_NAME
+    if png_path.suffix.lower() != ".png":
+        print(f"umkm report: --out must name a .png file, not {png_path}", file=sys.stderr)
+        return 2
+    html_path = png_path.with_suffix(".html")
+    png = render_png(pub)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    png_path.write_bytes(png)
+    html_path.write_text(render_html(pub, png, png_path.name), encoding="utf-8")
+    print(png_path)
+    print(html_path)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# words
+
+
+def title(pub: Published) -> str:
+    latest = pub.latest
+    assert latest is not None
+    share = (
+        f"{pct_text(latest['pct_of_target'])} of target"
+        if latest["pct_of_target"] is not None
+        else "no target in force yet"
+    )
+    return (
+        f"{latest['umkm_onboarded']:,} UMKM onboarded since {PROGRAMME_START}, "
+        f"as of {latest['as_of_date']} ({share})"
+    )
+
+
+SUBTITLE = (
+    "Log scale, so that the pipeline's counts and the national targets (millions) are both "
+    "readable on one axis: each gridline is ten times the one below."
+)
+
+
+def _short(value: float) -> str:
+    """30M, 18.6M, 2M, 3.4M, 950k."""
+    if value >= 1e6:
+        return f"{value / 1e6:.1f}".rstrip("0").rstrip(".") + "M"
+    if value >= 1e3:
+        return f"{value / 1e3:.0f}k"
+    return f"{value:.0f}"
+
+
+def announcements() -> list[tuple[date, str]]:
+    """Each announcement date with what it announced, in words: '20M by 2022, 24M by 2023'."""
+    t = reference.targets().sort("announced_on", "target_date")
+    out = []
+    for (day,), group in t.group_by("announced_on", maintain_order=True):
+        what = ", ".join(
+            f"{_short(v)} by {d.year}"
+            for d, v in zip(group["target_date"], group["target_umkm"], strict=True)
+        )
+        out.append((day, what))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the chart
+
+
+def plan(announced: date, days: np.ndarray) -> np.ndarray:
+    """The trajectory as it stood on `announced`: the straight line from (programme start, 0)
+    through the targets in force that day, flat after the last (metrics.md), on `days`."""
+    xs, ys = _plan_points(announced)
+    return np.interp(days.astype("int64"), xs.astype("int64"), ys)
+
+
+def _plan_points(announced: date) -> tuple[np.ndarray, np.ndarray]:
+    points = [(PROGRAMME_START, 0), *targets_in_force(announced)]
+    xs = np.array([np.datetime64(d, "D") for d, _ in points])
+    return xs, np.array([v for _, v in points], dtype=float)
+
+
+def _positive(values: np.ndarray | pl.Series) -> np.ndarray:
+    """For a log axis: zeros (and nulls) are not drawn."""
+    if isinstance(values, pl.Series):
+        values = values.cast(pl.Float64).fill_null(0).to_numpy()
+    arr = np.array(values, dtype=float)
+    arr[arr <= 0] = np.nan
+    return arr
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What both national panels share: the days drawn and the plans as announced."""
+
+    start: date
+    end: date
+    days: np.ndarray
+    plans: list[tuple[date, str, str]]  # announced_on, what, colour
+
+
+def _span(pub: Published) -> _Span:
+    latest = pub.latest
+    assert latest is not None
+    last_target_day = reference.targets()["target_date"].max()
+    end = max(latest["as_of_date"], last_target_day) + timedelta(days=75)
+    days = np.arange(np.datetime64(PROGRAMME_START, "D"), np.datetime64(end, "D") + 1)
+    plans = [
+        (day, what, PLAN_COLOURS[i % len(PLAN_COLOURS)])
+        for i, (day, what) in enumerate(announcements())
+    ]
+    return _Span(PROGRAMME_START - timedelta(days=45), end, days, plans)
+
+
+def render_png(pub: Published) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n_prov = max(pub.provinces.height, 1)
+    height = max(12.5, 0.24 * n_prov + 2.5)
+    fig = Figure(figsize=(17, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(title(pub), fontsize=16, fontweight="bold")
+    left, right = fig.subfigures(1, 2, width_ratios=[11, 6], wspace=0.02)
+    top, middle = left.subplots(2, 1, sharex=True, height_ratios=[6.2, 4])
+    span = _span(pub)
+    _national_log(top, pub, span)
+    _targets_linear(middle, pub, span)
+    handles, labels = top.get_legend_handles_labels()
+    left.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncol=2,
+        fontsize=8.5,
+        frameon=False,
+        handlelength=3,
+    )
+    _provinces(right.subplots(), pub)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _style(ax) -> None:  # type: ignore[no-untyped-def]
+    ax.grid(True, which="major", color="#e3e3e3", linewidth=0.7)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    nat = pub.national
+    latest = pub.latest
+    assert latest is not None
+    last_day: date = latest["as_of_date"]
+    x = nat["as_of_date"].to_numpy()
+
+    # plans as announced, faint and dashed, with the announcements marked; target in force solid
+    for i, (announced, what, colour) in enumerate(span.plans):
+        ax.plot(
+            span.days,
+            _positive(plan(announced, span.days)),
+            color=colour,
+            linestyle=(0, (5, 3)),
+            linewidth=1.5,
+            alpha=0.8,
+            label=f"target plan announced {announced}: {what}",
+        )
+        ax.axvline(announced, color=colour, linewidth=1.1, alpha=0.7, linestyle=":")
+        ax.annotate(  # staggered: announcements can be a few months apart
+            f"announced {announced:%d %b %Y}\n{what}",
+            xy=(announced, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -4 - 26 * (i % 2)),
+            textcoords="offset points",
+            va="top",
+            ha="left",
+            fontsize=8.5,
+            color=colour,
+            fontweight="bold",
+        )
+    ax.plot(
+        x,
+        _positive(nat["target"]),
+        color=TARGET,
+        linewidth=2.2,
+        label="target in force that day (published target)",
+    )
+
+    # the pipeline's series, the latest values written at their ends
+    ax.plot(
+        x,
+        _positive(nat["umkm_online_total"]),
+        color=ONLINE,
+        linewidth=1.8,
+        label="pipeline: umkm_online_total (UMKM online in all, incl. before the programme)",
+    )
+    ax.plot(
+        x,
+        _positive(nat["umkm_onboarded"]),
+        color=ONBOARDED,
+        linewidth=2.4,
+        label="pipeline: umkm_onboarded (UMKM onboarded since programme start)",
+    )
+    for column, colour, va in (
+        ("umkm_onboarded", ONBOARDED, "top"),
+        ("umkm_online_total", ONLINE, "bottom"),
+    ):
+        value = latest[column]
+        if value and value > 0:
+            ax.annotate(
+                f"{value:,}",
+                xy=(last_day, value),
+                xytext=(5, -2 if va == "top" else 2),
+                textcoords="offset points",
+                va=va,
+                ha="left",
+                fontsize=9.5,
+                color=colour,
+                fontweight="bold",
+            )
+    ax.axvline(last_day, color="#777777", linewidth=0.8, alpha=0.5)
+    early = (last_day - span.start) < (span.end - span.start) / 2  # label on the roomier side
+    ax.annotate(
+        f"latest day\n{last_day}",
+        xy=(last_day, 0),
+        xycoords=("data", "axes fraction"),
+        xytext=(4 if early else -4, 4),
+        textcoords="offset points",
+        ha="left" if early else "right",
+        va="bottom",
+        fontsize=8,
+        color="#555555",
+    )
+
+    _published_points(ax, labels=False)
+    ax.set_yscale("log")
+    top = max(float(reference.targets()["target_umkm"].max()), float(nat["target"].max() or 1))
+    ax.set_ylim(0.7, top * 30)
+    ax.set_xlim(span.start, span.end)
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v) if v >= 1 else ""))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("UMKM (log scale)")
+    ax.set_title(SUBTITLE, fontsize=10, color="#444444", loc="left")
+    _style(ax)
+
+
+def _published_points(ax, labels: bool) -> None:  # type: ignore[no-untyped-def]
+    """The officially published figures, one marker per definition (and a label each)."""
+    published = reference.published_progress().sort("as_of_date")
+    known = list(DEFINITIONS)
+    for definition in [*known, *sorted(set(published["definition"]) - set(known))]:
+        column, colour, marker = DEFINITIONS.get(definition, ("", "black", "X"))
+        pts = published.filter(pl.col("definition") == definition)
+        if pts.height == 0:
+            continue
+        compare = f" (vs {column})" if column else ""
+        ax.scatter(
+            pts["as_of_date"].to_numpy(),
+            pts["umkm_reported"].to_numpy(),
+            marker=marker,
+            s=48,
+            facecolor=colour,
+            edgecolor="black",
+            linewidth=0.8,
+            zorder=6,
+            label=f"published by officials: \u201c{definition}\u201d{compare}",
+        )
+        if not labels:
+            continue
+        dates = pts["as_of_date"].to_list()
+        for i, (d, v) in enumerate(zip(dates, pts["umkm_reported"], strict=True)):
+            crowded = i + 1 < len(dates) and (dates[i + 1] - d).days < 60
+            ax.annotate(
+                _short(v),
+                xy=(d, v),
+                xytext=(-7, 0) if crowded else (0, 7),
+                textcoords="offset points",
+                ha="right" if crowded else "center",
+                va="center" if crowded else "baseline",
+                fontsize=8,
+                color="#222222",
+                zorder=7,
+            )
+
+
+def _targets_linear(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import FuncFormatter
+
+    nat = pub.national
+    last_target_day = reference.targets()["target_date"].max()
+    for announced, _, colour in span.plans:
+        ax.plot(
+            span.days,
+            plan(announced, span.days),
+            color=colour,
+            linestyle=(0, (5, 3)),
+            linewidth=1.5,
+            alpha=0.85,
+        )
+        ax.axvline(announced, color=colour, linewidth=1.1, alpha=0.7, linestyle=":")
+        new = reference.targets().filter(pl.col("announced_on") == announced)
+        for d, v in zip(new["target_date"], new["target_umkm"], strict=True):
+            ax.plot(
+                [d], [v], marker="_", markersize=16, markeredgewidth=2.4, color=colour, zorder=5
+            )
+            last = d == last_target_day  # labels right of their mark, but the last one left
+            ax.annotate(
+                f"{_short(v)}",
+                xy=(d, v),
+                xytext=(-9 if last else 9, 0),
+                textcoords="offset points",
+                ha="right" if last else "left",
+                va="center",
+                fontsize=8.5,
+                color=colour,
+                fontweight="bold",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85},
+                zorder=6,
+            )
+    ax.plot(nat["as_of_date"].to_numpy(), nat["target"].to_numpy(), color=TARGET, linewidth=2.2)
+    _published_points(ax, labels=True)
+    top = max(float(reference.targets()["target_umkm"].max()), float(nat["target"].max() or 1))
+    ax.set_ylim(0, top * 1.12)
+    ax.set_xlim(span.start, span.end)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v) if v > 0 else "0"))
+    ax.set_ylabel("UMKM (linear scale)")
+    ax.set_title(
+        "The targets on a linear scale, where revisions show: each announcement's plan dashed, "
+        "its targets marked; the pipeline's counts are too small to see here",
+        fontsize=10,
+        color="#444444",
+        loc="left",
+    )
+    _style(ax)
+
+
+def _provinces(ax, pub: Published) -> None:  # type: ignore[no-untyped-def]
+    prov = pub.provinces
+    latest = pub.latest
+    assert latest is not None
+    ax.set_title(
+        f"UMKM onboarded by province, {latest['as_of_date']}\n"
+        "(province of each UMKM's earliest-joined listing;\nranked, unknown province last)",
+        fontsize=11,
+        loc="right",
+    )
+    if prov.height == 0:
+        ax.text(0.5, 0.5, "no province rows published", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    total = int(prov["umkm_onboarded"].sum()) or 1
+    names = prov["province_name"].to_list()
+    values = prov["umkm_onboarded"].to_list()
+    colours = [UNKNOWN if u else ONBOARDED for u in prov["province_code"].is_null().to_list()]
+    y = np.arange(len(names))
+    ax.barh(y, values, color=colours, height=0.72)
+    ax.set_yticks(y, names, fontsize=8.5)
+    ax.set_ylim(max(len(names), 20) - 0.4, -0.6)  # first row on top; bars never too fat
+    vmax = max(values) or 1
+    ax.set_xlim(0, vmax * 1.3)
+    for yi, v in zip(y, values, strict=True):
+        share = v / total
+        ax.text(
+            v + vmax * 0.01,
+            yi,
+            f"{v:,} ({share:.1%})" if share >= 0.001 or v == 0 else f"{v:,} (<0.1%)",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_xlabel("UMKM onboarded since programme start (linear scale)")
+    ax.grid(True, axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the page
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+       max-width: 1320px; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.flag td { color: #b00020; font-weight: 600; }
+p.note, figcaption { color: #555; font-size: 0.9rem; }
+"""
+
+
+def _html_table(frame: pl.DataFrame, numeric: set[str], flags: list[bool] | None = None) -> str:
+    head = "".join(
+        f'<th class="n">{html.escape(c)}</th>' if c in numeric else f"<th>{html.escape(c)}</th>"
+        for c in frame.columns
+    )
+    rows = []
+    for i, row in enumerate(frame.iter_rows()):
+        cells = "".join(
+            f'<td class="n">{html.escape(num(v))}</td>'
+            if c in numeric
+            else f"<td>{html.escape('-' if v is None else str(v))}</td>"
+            for c, v in zip(frame.columns, row, strict=True)
+        )
+        cls = ' class="flag"' if flags and flags[i] else ""
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10) -> str:
+    latest = pub.latest
+    assert latest is not None
+    data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    nat = pub.national.tail(last_rows).sort("as_of_date", descending=True)
+    nat = nat.with_columns(
+        pl.Series("pct_of_target", [pct_text(v) for v in nat["pct_of_target"]], pl.String)
+    )
+    fresh = pub.freshness
+    flags = [freshness_state(r) != "ok" for r in fresh.iter_rows(named=True)]
+    published = reference.published_progress().select(
+        "as_of_date", "umkm_reported", "definition", "source"
+    )
+    targets = (
+        reference.targets()
+        .select("announced_on", "target_date", "target_umkm", "source")
+        .sort("announced_on", "target_date")
+    )
+    counts = {
+        "umkm_onboarded",
+        "umkm_new",
+        "umkm_online_total",
+        "listings",
+        "target",
+        "pct_of_target",
+    }
+    t = html.escape(title(pub))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{t}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<h1>{t}</h1>
+<p class="note">From the published file ({html.escape(pub.path.name)}), the day it describes:
+{latest["as_of_date"]}. Targets and officially published figures from the reference data.</p>
+<figure>
+<img src="{data_uri}" alt="{t}: national UMKM onboarded against the target trajectory, and by province">
+<figcaption>Top left, on a log scale: the pipeline's national counts (umkm_onboarded, and
+umkm_online_total, which also counts UMKM online before the programme) against the target in
+force each day (solid black) and the target plan as it stood at each announcement (dashed, one
+colour per announcement; dotted vertical lines mark the announcements). Bottom left: the same
+targets on a linear scale, where the revisions show: the 2022 target of 18.6M (announced
+2020-12-21) raised to 20M in March 2022, with new targets for 2023 and 2024. Points: figures
+officials published; round for &ldquo;onboarded since programme start&rdquo; (compare with
+umkm_onboarded), diamonds for &ldquo;total online&rdquo; (compare with umkm_online_total).
+Right: UMKM onboarded by province on the latest day, ranked, unknown province last. The same
+chart as a file: {html.escape(png_name)}.</figcaption>
+</figure>
+<h2>National progress, last {min(last_rows, pub.national.height)} days</h2>
+{_html_table(nat, counts)}
+<h2>Partner freshness</h2>
+<p class="note">Against the reference day (the latest loaded export date of any partner); rows
+in red are behind or have scheduled deliveries missing.</p>
+{_html_table(fresh, {"days_behind", "missing_days"}, flags)}
+<h2>Reference: officially published figures</h2>
+{_html_table(published, {"umkm_reported"})}
+<h2>Reference: national targets as announced</h2>
+{_html_table(targets, {"target_umkm"})}
+</body>
+</html>
+"""
