@@ -213,7 +213,7 @@ def label(days: list[PartnerDay]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@examples(25)
+@examples(20)
 @given(world=gen.worlds())
 def test_published_tables_equal_the_reference_reading_of_metrics(tmp_path, world):
     """It publishes exactly the tables a by-hand reading of metrics.md gives, and they pass the audit."""
@@ -229,7 +229,7 @@ def test_published_tables_equal_the_reference_reading_of_metrics(tmp_path, world
         wh.close()
 
 
-@examples(8)
+@examples(7)
 @given(world=gen.worlds(), data=st.data())
 def test_loading_order_and_repeated_loads_do_not_change_the_tables(tmp_path, world, data):
     """It publishes the same tables whatever the load order (backfills, a day loaded twice, publishes in between)."""
@@ -252,7 +252,7 @@ def test_loading_order_and_repeated_loads_do_not_change_the_tables(tmp_path, wor
         wh.close()
 
 
-@examples(6)
+@examples(5)
 @given(world=gen.worlds(), data=st.data())
 def test_reloading_a_partner_day_with_identical_records_changes_nothing(tmp_path, world, data):
     """It leaves every published value as it was when a partner-day is reloaded unchanged."""
@@ -268,7 +268,7 @@ def test_reloading_a_partner_day_with_identical_records_changes_nothing(tmp_path
         wh.close()
 
 
-@examples(8)
+@examples(7)
 @given(world=gen.worlds(), data=st.data())
 def test_incremental_identity_resolution_equals_a_full_recompute(tmp_path, world, data):
     """It resolves identities incrementally (after more days, in any order) exactly as a full recompute does."""
