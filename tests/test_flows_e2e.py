@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -11,66 +12,110 @@ import pytest
 from pipelines.generate import generate
 from pipelines.runner import run_plain
 from pipelines.settings import Settings
+from tests import builders as b
 from tests.test_runs import published
 
 START, END = date(2024, 1, 22), date(2024, 2, 2)  # two Mondays and a month end
+TABLES = ["national_progress", "progress_by_province", "progress_by_partner", "progress_by_scale",
+          "progress_by_sector", "ekatalog_progress", "partner_loads", "partner_freshness"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def landing(env_settings: Settings) -> Path:
-    generate(env_settings.landing, START, END, merchants=300, seed=7)
-    return env_settings.landing
+@pytest.fixture(scope="module")
+def backfilled(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One backfill of generated exports through the flow, shared by the tests of this module."""
+    from flows.runs import backfill
+
+    base = tmp_path_factory.mktemp("e2e")
+    settings = Settings(landing=base / "landing", warehouse=base / "w" / "umkm.duckdb",
+                        publish=base / "p" / "umkm.duckdb", pii_key="e2e-key")  # fmt: skip
+    generate(settings.landing, START, END, merchants=300, seed=7)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("landing", "warehouse", "publish"):
+            mp.setenv(f"UMKM_{name.upper()}", str(getattr(settings, name)))
+        mp.setenv("UMKM_PII_KEY", "e2e-key")
+        result = backfill(start=START, end=END)
+        yield settings, result, published(settings)
 
 
-def test_backfill_flow_publishes_all_tables_and_a_rerun_changes_nothing(
-    prefect_harness: None, landing: Path, env_settings: Settings, tmp_path: Path
-) -> None:
-    """It loads every delivered partner-day, publishes the eight tables, and a rerun is a no-op."""
-    from flows.runs import backfill, nightly
-
-    first = backfill(start=START, end=END)
-    assert first["failed"] == 0 and first["missing"] == 0
-    assert first["loaded"] == 4 * 12 + 2 + 1  # four daily partners, two Mondays, one month end
-    tables = published(env_settings)
-    assert sorted(tables) == sorted([
-        "national_progress", "progress_by_province", "progress_by_partner", "progress_by_scale",
-        "progress_by_sector", "ekatalog_progress", "partner_loads", "partner_freshness",
-    ])  # fmt: skip
+def test_backfill_loads_every_delivered_partner_day_and_publishes_all_tables(backfilled) -> None:  # type: ignore[no-untyped-def]
+    """It loads each delivered partner-day and publishes the eight tables through to the last day."""
+    _, result, tables = backfilled
+    assert result["failed"] == 0 and result["missing"] == 0
+    assert result["loaded"] == 4 * 12 + 2 + 1  # four daily partners, two Mondays, one month end
+    assert sorted(tables) == sorted(TABLES)
     assert tables["national_progress"][-1][0] == END
     assert len(tables["national_progress"]) == (END - date(2020, 5, 14)).days + 1
 
+
+def test_rerunning_the_range_or_a_day_changes_nothing(backfilled, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """It finds every partner-day unchanged on a second backfill and a nightly run, and publishes the same."""
+    from flows.runs import backfill, nightly
+
+    settings, first, tables = backfilled
+    _env(monkeypatch, settings)
     second = backfill(start=START, end=END)
     assert (second["loaded"], second["unchanged"]) == (0, first["loaded"])
-    assert published(env_settings) == tables
-
+    assert published(settings) == tables
     one_day = nightly(export_date=END)
-    assert one_day["unchanged"] == 4 and one_day["loaded"] == 0
+    assert (one_day["unchanged"], one_day["loaded"]) == (4, 0)
 
-    # the flows and the plain runner make the same numbers
-    plain = Settings(landing=landing, warehouse=tmp_path / "plain" / "w.duckdb",
-                     publish=tmp_path / "plain" / "p.duckdb", pii_key=env_settings.pii_key)  # fmt: skip
+
+def test_flows_and_plain_functions_make_the_same_numbers(backfilled, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """It publishes the same values whether the stages run as Prefect tasks or as plain calls."""
+    settings, _, tables = backfilled
+    plain = Settings(landing=settings.landing, warehouse=tmp_path / "w.duckdb", publish=tmp_path / "p.duckdb",
+                     pii_key=settings.pii_key)  # fmt: skip
     run_plain(plain, START, END)
     want, got = published(plain), dict(tables)
     want.pop("partner_loads"), got.pop("partner_loads")
     assert got == want
 
 
-def test_published_file_holds_only_aggregates_with_comments(
-    prefect_harness: None, landing: Path, env_settings: Settings
-) -> None:
-    """It publishes only metrics.md's tables, each with a description a BI user sees."""
-    from flows.runs import backfill
-
-    backfill(start=START, end=END)
-    con = duckdb.connect(str(env_settings.publish), read_only=True)
+def test_published_file_holds_only_aggregates_with_comments(backfilled) -> None:  # type: ignore[no-untyped-def]
+    """It publishes only metrics.md's tables, each with a description, and no listing-level column."""
+    settings, _, _ = backfilled
+    con = duckdb.connect(str(settings.publish), read_only=True)
     try:
         comments = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
         columns = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns()").fetchall()]
     finally:
         con.close()
-    assert all(comments.values()) and len(comments) == 8
+    assert sorted(comments) == sorted(TABLES) and all(comments.values())
     assert not [
         c for c in columns if "nik" in c or "phone" in c or c.endswith("_ps") or c == "listing_key"
     ]
+
+
+def test_a_failed_partner_day_fails_the_flow_run_and_leaves_an_artifact(
+    prefect_harness: None, env_settings: Settings
+) -> None:
+    """It ends the flow run Failed when a partner-day fails, after loading the rest, with a run artifact."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.runs import PartnerDaysFailed, nightly
+
+    day = date(2024, 3, 1)
+    b.tokoraya(env_settings.landing, day, [], raw=b"not;the;header\r\n")
+    b.belanjaku(env_settings.landing, day, [[{"event": "created", "merchant": {"id": 1}, "legal": {"nib": "1234567890123"},
+                                              "onboarded_at": 1700000000000}]])  # fmt: skip
+    with pytest.raises(PartnerDaysFailed) as failed:
+        nightly(export_date=day)
+    assert failed.value.result["failed"] == 1 and failed.value.result["loaded"] == 1
+    assert "columns missing or renamed" in failed.value.result["failures"][0]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["umkm-nightly-run"]))
+        )
+        runs = client.read_flow_runs()
+    assert any("| tokoraya | 2024-03-01 | failed |" in str(a.data) for a in artifacts)  # keyed: versions
+    assert any(r.state and r.state.is_failed() for r in runs)
+    shutil.rmtree(env_settings.landing)
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    for name in ("landing", "warehouse", "publish"):
+        monkeypatch.setenv(f"UMKM_{name.upper()}", str(getattr(settings, name)))
+    monkeypatch.setenv("UMKM_PII_KEY", "e2e-key")
