@@ -6,6 +6,9 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# this machine sets PYTHONDONTWRITEBYTECODE: without compiled bytecode in the venv every process
+# recompiles its imports (Great Expectations alone: 14 s instead of 7 s)
+export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120

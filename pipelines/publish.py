@@ -107,7 +107,9 @@ def build_tables(
                JOIN umkm u USING (umkm_id) WHERE u.onboarding_date >= $start GROUP BY ALL),
              reached AS (SELECT partner, d, count(*) AS n FROM firsts GROUP BY ALL),
              joined AS (SELECT partner, joined_date AS d, count(*) AS n FROM listings GROUP BY ALL),
-             groups AS (SELECT DISTINCT partner FROM listings WHERE list_contains($m, partner)),
+             -- partners non-zero on the last day: a listing joined on or before it
+             groups AS (SELECT DISTINCT partner FROM listings
+                        WHERE list_contains($m, partner) AND joined_date <= (SELECT max(as_of_date) FROM days)),
              grid AS (SELECT days.as_of_date, g.partner FROM days CROSS JOIN groups g),
              pre AS (SELECT partner, sum(n) AS n FROM joined WHERE d < $start GROUP BY ALL),
              pre_r AS (SELECT partner, sum(n) AS n FROM reached WHERE d < $start GROUP BY ALL)
@@ -131,11 +133,12 @@ def build_tables(
                 u AS (SELECT * FROM v WHERE kualifikasi IS DISTINCT FROM 'non_umkm'),
                 nibs AS (SELECT i.value AS nib, min(l.joined_date) AS first_joined FROM listing_ids i
                          JOIN listings l USING (partner, listing_key) WHERE i.kind = 'nib' GROUP BY ALL)
-           SELECT u.export_date AS as_of_date, count(*)::BIGINT AS umkm_vendors,
+           -- one row per loaded export date, zeros included (a snapshot without UMKM vendors)
+           SELECT loaded.export_date AS as_of_date, count(u.kode_penyedia)::BIGINT AS umkm_vendors,
                   coalesce(sum(u.products), 0)::BIGINT AS products,
-                  count(*) FILTER (WHERE n.first_joined <= u.export_date)::BIGINT AS vendors_also_online
-           FROM u LEFT JOIN nibs n ON n.nib = u.nib
-           GROUP BY u.export_date ORDER BY u.export_date""",
+                  count(u.kode_penyedia) FILTER (WHERE n.first_joined <= u.export_date)::BIGINT AS vendors_also_online
+           FROM loaded LEFT JOIN u USING (export_date) LEFT JOIN nibs n ON n.nib = u.nib
+           GROUP BY loaded.export_date ORDER BY loaded.export_date""",
         {"p": next((p for p, c in contracts.items() if c.channel == "ekatalog"), "")},
     )
     out["partner_loads"] = _frame(

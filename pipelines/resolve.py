@@ -38,13 +38,14 @@ def refresh_listings(
     """Recompute `listings` and `listing_ids` for the dirty listings from their runs.
 
     Attributes are those of the latest run (latest export date); identifiers are all runs'.
-    Keeps the dirty set (and their former UMKM ids) in temp tables for `resolve_identities`.
+    Records their former UMKM in `stale_umkm` for `resolve_identities`; keeps `dirty_listings`.
     """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE d AS SELECT DISTINCT partner, listing_key FROM dirty_listings"
     )
+    # kept in a table, not a temp one: a second refresh before resolving must not forget them
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE old_umkm AS SELECT DISTINCT l.umkm_id FROM listings l
+        """INSERT INTO stale_umkm SELECT DISTINCT l.umkm_id FROM listings l
            SEMI JOIN d ON d.partner = l.partner AND d.listing_key = l.listing_key WHERE l.umkm_id IS NOT NULL"""
     )
     for table in ("listings", "listing_ids"):
@@ -99,16 +100,17 @@ def resolve_identities(con: duckdb.DuckDBPyConnection, full: bool = False) -> Re
     former UMKM, and every listing of a UMKM that holds one of their identifiers; that set is
     closed under links, so recomputing components inside it is exact. `full=True` recomputes all.
     """
-    dirty = (
-        int(con.execute("SELECT count(*) FROM d").fetchall()[0][0]) if _has_temp(con, "d") else 0
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE d AS SELECT DISTINCT partner, listing_key FROM dirty_listings"
     )
-    if full or not _has_temp(con, "d"):
+    dirty = int(con.execute("SELECT count(*) FROM d").fetchall()[0][0])
+    if full:
         con.execute("CREATE OR REPLACE TEMP TABLE s AS SELECT partner, listing_key FROM listings")
         con.execute("CREATE OR REPLACE TEMP TABLE gone_umkm AS SELECT umkm_id FROM umkm")
     else:
         con.execute(
             """CREATE OR REPLACE TEMP TABLE touched_umkm AS
-               SELECT umkm_id FROM old_umkm
+               SELECT umkm_id FROM stale_umkm
                UNION
                SELECT DISTINCT l.umkm_id FROM listing_ids i
                  JOIN listing_ids di ON di.kind = i.kind AND di.value = i.value
@@ -172,12 +174,5 @@ def resolve_identities(con: duckdb.DuckDBPyConnection, full: bool = False) -> Re
             GROUP BY umkm_id"""
     )
     con.execute("DELETE FROM dirty_listings")
+    con.execute("DELETE FROM stale_umkm")
     return ResolveStats(dirty, n_nodes, int(n_components), full)
-
-
-def _has_temp(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]
-        ).fetchall()[0][0]
-    )

@@ -112,6 +112,11 @@ CREATE TABLE IF NOT EXISTS dirty_listings (
     listing_key VARCHAR NOT NULL
 );
 
+-- UMKM whose membership may change: former UMKM of refreshed listings, until resolved.
+CREATE TABLE IF NOT EXISTS stale_umkm (
+    umkm_id VARCHAR NOT NULL
+);
+
 -- Derived, incrementally maintained: one row per listing, its identifiers, its UMKM.
 CREATE TABLE IF NOT EXISTS listings (
     partner VARCHAR NOT NULL,

@@ -29,8 +29,6 @@ from tests import strategies as gen
 from tests.reference_model import (
     TABLE_COLUMNS,
     PartnerDay,
-    build_listings,
-    current_content,
     reference_tables,
     target_on,
 )
@@ -171,22 +169,9 @@ def sort_rows(rows: Iterable[tuple]) -> list[tuple]:
     return sorted(rows, key=lambda row: tuple((v is None, v if v is not None else 0) for v in row))
 
 
-def expected(
-    days: list[PartnerDay], delivered: dict[str, set[date]], known_bugs: bool = True
-) -> dict[str, list[tuple]]:
-    """The reference tables; with `known_bugs`, bent to the discrepancies already reported
-    (each has its own strict xfail test below) so the properties keep finding new ones."""
+def expected(days: list[PartnerDay], delivered: dict[str, set[date]]) -> dict[str, list[tuple]]:
+    """The reference tables, rows sorted."""
     tables = {k: sort_rows(v) for k, v in reference_tables(days, delivered).items()}
-    if known_bugs:
-        # BUG 1 (test_ekatalog_progress_has_a_row_for_a_loaded_date_without_umkm_vendors)
-        tables["ekatalog_progress"] = [r for r in tables["ekatalog_progress"] if r[1] != 0]
-        # BUG 3 (test_progress_by_partner_leaves_out_a_partner_with_only_zeros_on_the_last_day):
-        # the pipeline lists every partner that has a listing, even one joined after the last day
-        national_days = [r[0] for r in tables["national_progress"]]
-        listed = {p for p, _ in build_listings(current_content(days)[1])}
-        shown = {r[1] for r in tables["progress_by_partner"]}
-        zeros = [(d, p, 0, 0) for d in national_days for p in listed - shown]
-        tables["progress_by_partner"] = sort_rows(tables["progress_by_partner"] + zeros)
     return tables
 
 
@@ -387,7 +372,7 @@ def published(
         tables = wh.publish(delivered)
     finally:
         wh.close()
-    assert_tables_equal(tables, expected(days, delivered, known_bugs=False))
+    assert_tables_equal(tables, expected(days, delivered))
     return tables
 
 
@@ -550,16 +535,10 @@ def test_the_target_trajectory_matches_the_reference_on_any_day(day):
 
 
 # --------------------------------------------------------------------------------------------
-# discrepancies between the pipeline and metrics.md (strict xfail: they fail until fixed)
+# discrepancies the reference found (fixed; kept as regression tests)
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG 1: pipelines/publish.py build_tables (ekatalog_progress) groups the UMKM vendors "
-    "by date, so a loaded lkpp-ekatalog date without UMKM vendors has no row; metrics.md wants "
-    "one row per loaded lkpp-ekatalog export date",
-)
 def test_ekatalog_progress_has_a_row_for_a_loaded_date_without_umkm_vendors(tmp_path):
     """It publishes an ekatalog_progress row (zeros) for a loaded export with only Non UMKM vendors or no vendors."""
     monday, next_monday = date(2020, 6, 1), date(2020, 6, 8)
@@ -598,16 +577,9 @@ def test_a_resolve_transaction_rolled_back_and_rerun_gives_the_same_tables(tmp_p
     finally:
         wh.close()
     assert row(tables, "national_progress", JUNE_1)["umkm_onboarded"] == 2
-    assert_tables_equal(tables, expected(days, delivered, known_bugs=False))
+    assert_tables_equal(tables, expected(days, delivered))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG 2 (latent since runner.publish_if_needed wraps both calls in one transaction): "
-    "pipelines/resolve.py refresh_listings re-inserts the dirty listings with umkm_id NULL and "
-    "takes old_umkm from listings.umkm_id, so a second refresh_listings before "
-    "resolve_identities forgets their former UMKM; its stale `umkm` row survives and counts",
-)
 def test_refresh_listings_twice_before_resolve_identities_gives_the_same_tables(tmp_path):
     """It publishes the same tables when refresh_listings runs twice before resolve_identities (one refresh committed, then a rerun)."""
     days, delivered = split_by_correction()
@@ -621,17 +593,9 @@ def test_refresh_listings_twice_before_resolve_identities_gives_the_same_tables(
     finally:
         wh.close()
     assert row(tables, "national_progress", JUNE_1)["umkm_onboarded"] == 2
-    assert_tables_equal(tables, expected(days, delivered, known_bugs=False))
+    assert_tables_equal(tables, expected(days, delivered))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG 3: pipelines/publish.py build_tables (progress_by_partner) takes its groups from "
-    "every partner with a listing, not from the partners non-zero in some column on the last "
-    "day (metrics.md dense rule); after a refused re-delivery of a partner's only loaded day, "
-    "that partner's listings are all joined after the reference day and it still gets rows "
-    "of zeros",
-)
 def test_progress_by_partner_leaves_out_a_partner_with_only_zeros_on_the_last_day(tmp_path):
     """It lists in progress_by_partner only the partners non-zero in some column on the last day."""
     may_20 = date(2020, 5, 20)
