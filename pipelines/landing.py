@@ -2,15 +2,20 @@
 
 A partner's file names are data, never paths: files are found by listing the partner-day
 folder and matching names against the contract's pattern; a manifest only names entries of
-that listing.
+that listing (a name with a path separator, `..` or a wildcard is refused, never opened).
+Files are opened without following links, and a reader re-checks that the file it opens is
+still the regular file that was inspected.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import io
 import json
 import os
+import re
+import stat
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +25,10 @@ from pipelines.contracts import Contract
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 10 * _CHUNK
+# characters a file name may not hold: path separators, and wildcards (DuckDB would expand
+# `*`, `?`, `[...]` in a path into other files)
+_UNSAFE_NAME = re.compile(r"[/\\*?\[\]{}\x00-\x1f]")
 
 
 class DeliveryRefused(Exception):
@@ -49,6 +58,32 @@ class DeliveredFile:
     path: Path
     size: int
     sha256: str
+    where: str = ""  # `<partner>/<export_date>/<name>`: how messages name the file
+    # inode when inspected (not the device number: another machine mounting the same landing
+    # area may number devices differently)
+    inode: int | None = None
+
+    @property
+    def shown(self) -> str:
+        return self.where or self.name
+
+    def check_unchanged(self) -> None:
+        """Refuse to read a file that is no longer the regular file that was inspected
+        (replaced by a link, or by another file, since)."""
+        try:
+            now = os.lstat(self.path)
+        except OSError as exc:
+            raise DeliveryRefused(
+                f"file {self.shown!r} vanished after inspection ({exc.strerror})"
+            ) from None
+        if (
+            not stat.S_ISREG(now.st_mode)
+            or (self.inode is not None and now.st_ino != self.inode)
+            or now.st_size != self.size
+        ):
+            raise DeliveryRefused(
+                f"file {self.shown!r} changed after inspection (replaced, linked or resized); refusing to read it"
+            )
 
 
 @dataclass(frozen=True)
@@ -95,9 +130,26 @@ def delivered_range(landing: Path, contracts: dict[str, Contract]) -> tuple[date
     return (min(days), max(days)) if days else None
 
 
+def open_regular(path: Path) -> io.BufferedReader:
+    """Open a landing file for reading, never through a link and only if it is a regular file.
+
+    Raises OSError (ELOOP for a link, EISDIR/ENXIO-like for anything else); O_NONBLOCK keeps a
+    named pipe from blocking the open.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name!r} is not a regular file")
+        os.set_blocking(fd, True)
+        return open(fd, "rb", closefd=True)  # the caller closes it
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -113,90 +165,127 @@ def inspect_delivery(
 ) -> Delivery:
     """List and hash a delivered folder's data files, and find what refuses it before parsing.
 
-    Refusals: no data file, a link or odd entry, a file over the size cap, an empty file, a
-    missing or unreadable manifest, a manifest that does not match the files. The content hash
-    is computed first, so that a refused delivery is also recognised when it comes again.
+    Refusals: no data file, a link or odd entry, a file name that is not a plain name, a file
+    over the size cap or a day over its cap (neither hashed nor read: a name-and-size stand-in
+    keeps reruns recognisable), an empty file, a missing or unreadable manifest, a manifest that
+    does not match the files. Reasons name the partner-day (`<partner>/<date>/<file>`). The
+    content hash is computed first, so that a refused delivery is also recognised when it comes
+    again.
     """
+    where = f"{day.partner}/{day.export_date.isoformat()}"
     entries = {e.name: e for e in os.scandir(day.folder)}
     warnings: list[str] = []
-    data: list[os.DirEntry[str]] = []
-    refusal: str | None = None
+    data: list[tuple[os.DirEntry[str], os.stat_result]] = []
+    refusals: list[str] = []
     for name in sorted(entries):
         entry = entries[name]
         if name in (SUCCESS, MANIFEST):
             continue
+        shown = f"{where}/{name}"
         if not fnmatch.fnmatchcase(name, contract.files.pattern):
-            warnings.append(f"unexpected file {name!r} ignored (expected {contract.files.pattern})")
+            warnings.append(
+                f"unexpected file {shown!r} ignored (expected {contract.files.pattern})"
+            )
         elif entry.is_symlink() or not entry.is_file(follow_symlinks=False):
-            refusal = refusal or f"{name!r} is a link or not a regular file; refusing to read it"
+            refusals.append(f"{shown!r} is a link or not a regular file; refusing to read it")
+        elif _UNSAFE_NAME.search(name):
+            refusals.append(
+                f"{shown!r}: the file name holds a path or wildcard character; refusing to read it"
+            )
         else:
-            data.append(entry)
-    files = []
-    total = 0
-    for entry in data:
-        size = entry.stat(follow_symlinks=False).st_size
-        total += size
-        if size > max_file_bytes:
-            # not even hashed: a name-and-size stand-in keeps reruns recognisable
-            refusal = (
-                refusal
-                or f"file {entry.name!r} is {size:,} bytes, over the {max_file_bytes:,}-byte cap"
+            data.append((entry, entry.stat(follow_symlinks=False)))
+    total = sum(st.st_size for _, st in data)
+    oversize = []
+    for entry, st in data:
+        if st.st_size > max_file_bytes:
+            shown = f"{where}/{entry.name}"
+            oversize.append(
+                f"file {shown!r} is {st.st_size:,} bytes, over the {max_file_bytes:,}-byte cap; not read"
             )
-            files.append(
-                DeliveredFile(entry.name, Path(entry.path), size, f"oversize:{entry.name}:{size}")
-            )
-            continue
-        files.append(
-            DeliveredFile(entry.name, Path(entry.path), size, file_sha256(Path(entry.path)))
-        )
-        if size == 0:
-            refusal = refusal or f"file {entry.name!r} is empty (0 bytes)"
-    content = content_sha256([f.sha256 for f in files])
-    if not files:
-        refusal = refusal or f"no data file matching {contract.files.pattern!r} in the delivery"
     if total > max_day_bytes:
-        refusal = (
-            refusal
-            or f"the delivery is {total:,} bytes, over the {max_day_bytes:,}-byte cap per partner-day"
+        oversize.append(
+            f"the delivery {where} is {total:,} bytes, over the {max_day_bytes:,}-byte cap per partner-day; not read"
         )
+    refusals.extend(oversize)
+    files = []
+    for entry, st in data:
+        path, shown = Path(entry.path), f"{where}/{entry.name}"
+        if oversize:
+            # not even hashed: a name-and-size stand-in keeps reruns recognisable
+            sha = f"oversize:{entry.name}:{st.st_size}"
+        else:
+            try:
+                sha = file_sha256(path)
+            except OSError as exc:
+                refusals.append(
+                    f"file {shown!r} cannot be opened safely ({exc}); refusing to read it"
+                )
+                sha = f"unreadable:{entry.name}:{st.st_size}"
+        files.append(DeliveredFile(entry.name, path, st.st_size, sha, shown, st.st_ino))
+        if st.st_size == 0:
+            refusals.append(f"file {shown!r} is empty (0 bytes)")
+    content = content_sha256([f.sha256 for f in files])
+    if not files and not refusals:
+        refusals.append(f"no data file matching {contract.files.pattern!r} in the delivery {where}")
     manifest_rows = None
-    if contract.manifest == "required" and refusal is None:
+    if contract.manifest == "required" and not refusals:
         try:
-            manifest_rows = _check_manifest(entries, files)
+            manifest_rows = _check_manifest(entries, files, day.folder, where)
         except DeliveryRefused as exc:
-            refusal = exc.reason
+            refusals.append(exc.reason)
+    refusal = refusals[0] if refusals else None
     return Delivery(tuple(files), manifest_rows, content, tuple(warnings), refusal)
 
 
+def _plain_name(name: str) -> bool:
+    return name not in ("", ".", "..") and not _UNSAFE_NAME.search(name)
+
+
 def _check_manifest(
-    entries: dict[str, os.DirEntry[str]], files: list[DeliveredFile]
+    entries: dict[str, os.DirEntry[str]], files: list[DeliveredFile], folder: Path, where: str
 ) -> dict[str, int]:
+    """The manifest's row counts by file name, after checking it names exactly the delivered
+    files with their sha256. Names it lists are compared with the folder listing, never opened."""
+    shown = f"{where}/{MANIFEST}"
     entry = entries.get(MANIFEST)
-    if entry is None or not entry.is_file(follow_symlinks=False):
-        raise DeliveryRefused("manifest.json is missing")
-    if entry.stat().st_size > 10 * _CHUNK:
-        raise DeliveryRefused("manifest.json is implausibly large")
+    if entry is None:
+        raise DeliveryRefused(f"{shown} is missing")
+    if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+        raise DeliveryRefused(f"{shown} is a link or not a regular file; refusing to read it")
     try:
-        manifest = json.loads(Path(entry.path).read_text(encoding="utf-8"))
+        with open_regular(folder / MANIFEST) as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise DeliveryRefused(f"{shown} cannot be opened safely ({exc})") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise DeliveryRefused(f"{shown} is implausibly large (over {MAX_MANIFEST_BYTES:,} bytes)")
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
         listed = {str(f["name"]): f for f in manifest["files"]}
     except (ValueError, KeyError, TypeError) as exc:
-        raise DeliveryRefused(f"manifest.json is not readable ({type(exc).__name__})") from None
+        raise DeliveryRefused(f"{shown} is not readable ({type(exc).__name__})") from None
+    for name in sorted(listed):
+        if not _plain_name(name):
+            raise DeliveryRefused(
+                f"{shown} names {name!r}, which is not a plain file name of the delivery "
+                "(a path or wildcard); refused, nothing opened"
+            )
     names = {f.name for f in files}
     for name in sorted(set(listed) - names):
-        raise DeliveryRefused(f"manifest lists {name!r}, which was not delivered")
+        raise DeliveryRefused(f"{shown} lists {name!r}, which was not delivered")
     rows: dict[str, int] = {}
     for f in files:
         if f.name not in listed:
-            raise DeliveryRefused(f"file {f.name!r} is not in manifest.json")
+            raise DeliveryRefused(f"file {f.shown!r} is not in manifest.json")
         want = listed[f.name]
-        if str(want.get("sha256", "")).lower() != f.sha256:
+        if not isinstance(want, dict) or str(want.get("sha256", "")).lower() != f.sha256:
             raise DeliveryRefused(
-                f"file {f.name!r}: sha256 does not match manifest.json (truncated or altered delivery)"
+                f"file {f.shown!r}: sha256 does not match manifest.json (truncated or altered delivery)"
             )
         try:
             rows[f.name] = int(want["rows"])
         except (KeyError, TypeError, ValueError):
-            raise DeliveryRefused(f"manifest.json gives no row count for {f.name!r}") from None
+            raise DeliveryRefused(f"manifest.json gives no row count for {f.shown!r}") from None
     return rows
 
 

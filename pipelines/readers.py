@@ -13,7 +13,10 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import re
+import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ import polars as pl
 
 from pipelines import scratch
 from pipelines.contracts import Contract
-from pipelines.landing import DeliveredFile, DeliveryRefused
+from pipelines.landing import DeliveredFile, DeliveryRefused, open_regular
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = codecs.BOM_UTF8
@@ -46,7 +49,8 @@ class RawFile:
 
 
 def read_file(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
-    """Read one delivered file per its contract's format."""
+    """Read one delivered file per its contract's format (if it is still the inspected file)."""
+    file.check_unchanged()
     readers = {
         "csv": _read_csv,
         "jsonl": _read_jsonl,
@@ -90,11 +94,11 @@ def _check_columns(
     extra = [n for n in found if n not in expected]
     if missing:
         hint = f"; unexpected columns {extra}" if extra else ""
-        raise DeliveryRefused(f"file {file.name!r}: columns missing or renamed: {missing}{hint}")
+        raise DeliveryRefused(f"file {file.shown!r}: columns missing or renamed: {missing}{hint}")
     duplicated = sorted({n for n in found if found.count(n) > 1})
     if duplicated:
-        raise DeliveryRefused(f"file {file.name!r}: columns appear twice: {duplicated}")
-    warnings = [f"file {file.name!r}: extra columns ignored: {extra}"] if extra else []
+        raise DeliveryRefused(f"file {file.shown!r}: columns appear twice: {duplicated}")
+    warnings = [f"file {file.shown!r}: extra columns ignored: {extra}"] if extra else []
     return {c.name: c.field for c in contract.columns}, warnings
 
 
@@ -105,34 +109,41 @@ def _record_numbers(n_valid: int, rejected: list[int]) -> pl.Series:
     return numbers.filter(~numbers.is_in(pl.Series(rejected, dtype=pl.Int64).implode()))
 
 
+def _check_gzip_magic(file: DeliveredFile) -> None:
+    with open_regular(file.path) as handle:
+        if handle.read(2) != GZIP_MAGIC:
+            raise DeliveryRefused(
+                f"file {file.shown!r} is not gzip (its first bytes say otherwise)"
+            )
+
+
 def _decompressed_head(file: DeliveredFile, compressed: bool, limit: int = 1 << 16) -> bytes:
     if not compressed:
-        with open(file.path, "rb") as handle:
+        with open_regular(file.path) as handle:
             return handle.read(limit)
-    with open(file.path, "rb") as handle:
-        if handle.read(2) != GZIP_MAGIC:
-            raise DeliveryRefused(f"file {file.name!r} is not gzip (its first bytes say otherwise)")
+    _check_gzip_magic(file)
     try:
-        with gzip.open(file.path, "rb") as handle:
+        with open_regular(file.path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as handle:
             return handle.read(limit)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DeliveryRefused(f"file {file.name!r} is not a readable gzip file ({exc})") from None
+        raise DeliveryRefused(f"file {file.shown!r} is not a readable gzip file ({exc})") from None
 
 
 def _gzip_size_within(file: DeliveredFile, max_uncompressed: int) -> None:
     """Stream-decompress to count bytes, refusing past the cap (a gzip bomb never fills memory)."""
+    _check_gzip_magic(file)
     seen = 0
     try:
-        with gzip.open(file.path, "rb") as handle:
-            while chunk := handle.read(1 << 22):
+        with open_regular(file.path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+            while chunk := handle.read(1 << 20):
                 seen += len(chunk)
                 if seen > max_uncompressed:
                     raise DeliveryRefused(
-                        f"file {file.name!r} expands beyond {max_uncompressed:,} bytes "
+                        f"file {file.shown!r} expands beyond {max_uncompressed:,} bytes "
                         f"(compression ratio over {seen // max(file.size, 1):,}:1); refused as a possible gzip bomb"
                     )
     except (OSError, EOFError, zlib.error) as exc:
-        raise DeliveryRefused(f"file {file.name!r} is not a readable gzip file ({exc})") from None
+        raise DeliveryRefused(f"file {file.shown!r} is not a readable gzip file ({exc})") from None
 
 
 # --- CSV -----------------------------------------------------------------------------------
@@ -143,7 +154,7 @@ def _decode_head_line(head: bytes, encoding: str, file: DeliveredFile) -> str:
     if encoding == "windows-1252":
         if head.startswith(UTF8_BOM):
             raise DeliveryRefused(
-                f"file {file.name!r} starts with a UTF-8 byte order mark; contract says Windows-1252"
+                f"file {file.shown!r} starts with a UTF-8 byte order mark; contract says Windows-1252"
             )
         return first.decode("cp1252", errors="strict")
     first = first.removeprefix(UTF8_BOM)
@@ -151,7 +162,7 @@ def _decode_head_line(head: bytes, encoding: str, file: DeliveredFile) -> str:
         return first.decode("utf-8")
     except UnicodeDecodeError:
         raise DeliveryRefused(
-            f"file {file.name!r}: header is not UTF-8 (contract says {encoding})"
+            f"file {file.shown!r}: header is not UTF-8 (contract says {encoding})"
         ) from None
 
 
@@ -165,7 +176,7 @@ def _read_csv(file: DeliveredFile, contract: Contract, max_uncompressed: int) ->
     try:
         header_line = _decode_head_line(head, opts.encoding, file)
     except UnicodeDecodeError:
-        raise DeliveryRefused(f"file {file.name!r}: header is not {opts.encoding}") from None
+        raise DeliveryRefused(f"file {file.shown!r}: header is not {opts.encoding}") from None
     names = next(csv.reader([header_line], delimiter=opts.separator, quotechar=opts.quote), [])
     names = [n.strip() for n in names]
     expected = [c.name for c in contract.columns]
@@ -175,25 +186,13 @@ def _read_csv(file: DeliveredFile, contract: Contract, max_uncompressed: int) ->
                 alt = next(csv.reader([header_line], delimiter=other, quotechar=opts.quote), [])
                 if set(expected) <= {n.strip() for n in alt}:
                     raise DeliveryRefused(
-                        f"file {file.name!r} is separated by {other!r}; contract says {opts.separator!r}"
+                        f"file {file.shown!r} is separated by {other!r}; contract says {opts.separator!r}"
                     )
     rename, warnings = _check_columns(names, contract, file)
 
     source: str | io.BytesIO = str(file.path)
     if opts.encoding == "windows-1252":
-        raw = gzip.decompress(file.path.read_bytes()) if compressed else file.path.read_bytes()
-        if _is_utf8_with_non_ascii(raw):
-            raise DeliveryRefused(
-                f"file {file.name!r} is UTF-8 encoded; contract says Windows-1252"
-            )
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError as exc:
-            raise DeliveryRefused(
-                f"file {file.name!r}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not Windows-1252"
-            ) from None
-        source = io.BytesIO(text.encode("utf-8"))
-        del raw, text
+        source = _windows_1252_as_utf8(file, compressed)
 
     con = _connection()
     try:
@@ -217,7 +216,7 @@ def _read_csv(file: DeliveredFile, contract: Contract, max_uncompressed: int) ->
         ).pl()
     except duckdb.Error as exc:
         raise DeliveryRefused(
-            f"file {file.name!r} could not be parsed as CSV: {_first_line(exc)}"
+            f"file {file.shown!r} could not be parsed as CSV: {_first_line(exc)}"
         ) from None
     finally:
         con.close()
@@ -226,7 +225,7 @@ def _read_csv(file: DeliveredFile, contract: Contract, max_uncompressed: int) ->
             "record"
         ][0]
         raise DeliveryRefused(
-            f"file {file.name!r}: record {bad} is not valid {opts.encoding} (never decoded lossily)",
+            f"file {file.shown!r}: record {bad} is not valid {opts.encoding} (never decoded lossily)",
         )
     rejects = rejects.unique("record", keep="first", maintain_order=True)
     parsed = pl.from_arrow(table)
@@ -256,14 +255,44 @@ def _read_csv(file: DeliveredFile, contract: Contract, max_uncompressed: int) ->
     return RawFile(_finish(frame, file, contract, rename), warnings)
 
 
-def _is_utf8_with_non_ascii(raw: bytes) -> bool:
-    if raw.isascii():
-        return False
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _windows_1252_as_utf8(file: DeliveredFile, compressed: bool) -> io.BytesIO:
+    """The file transcoded to UTF-8 in memory, a chunk at a time (DuckDB reads no Windows-1252).
+
+    Refuses a file that is in fact UTF-8 (non-ASCII text that decodes as UTF-8 would turn into
+    mojibake) and a byte Windows-1252 does not define: never decoded lossily.
+    """
+    cp1252 = codecs.getincrementaldecoder("cp1252")(errors="strict")
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    maybe_utf8, non_ascii, offset = True, False, 0
+    bad: str | None = None  # the first byte Windows-1252 does not define
+    out = io.BytesIO()
+    with open_regular(file.path) as raw:
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        while True:
+            chunk = stream.read(1 << 20)
+            final = not chunk
+            non_ascii = non_ascii or not chunk.isascii()
+            if maybe_utf8:
+                try:
+                    utf8.decode(chunk, final=final)
+                except UnicodeDecodeError:
+                    maybe_utf8 = False
+            if bad is None:
+                try:
+                    out.write(cp1252.decode(chunk, final=final).encode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    bad = f"byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start}"
+                    out = io.BytesIO()
+            offset += len(chunk)
+            # past a bad byte, read on only to tell a UTF-8 file from a damaged one
+            if final or (bad is not None and not maybe_utf8):
+                break
+    if non_ascii and maybe_utf8:
+        raise DeliveryRefused(f"file {file.shown!r} is UTF-8 encoded; contract says Windows-1252")
+    if bad is not None:
+        raise DeliveryRefused(f"file {file.shown!r}: {bad} is not Windows-1252")
+    out.seek(0)
+    return out
 
 
 def _first_line(exc: Exception) -> str:
@@ -304,7 +333,7 @@ def _read_jsonl(file: DeliveredFile, contract: Contract, max_uncompressed: int) 
         rejects = con.sql("SELECT line AS record, error_type FROM reject_errors ORDER BY line").pl()
         if rejects["error_type"].cast(pl.String).str.starts_with("INVALID").any():
             raise DeliveryRefused(
-                f"file {file.name!r} is not valid UTF-8 JSON Lines (never decoded lossily)"
+                f"file {file.shown!r} is not valid UTF-8 JSON Lines (never decoded lossily)"
             )
         rejects = rejects.unique("record", keep="first", maintain_order=True)
         numbered = pl.from_arrow(lines)
@@ -359,7 +388,7 @@ def _read_jsonl(file: DeliveredFile, contract: Contract, max_uncompressed: int) 
         parsed = con.sql(query).pl()
     except duckdb.Error as exc:
         raise DeliveryRefused(
-            f"file {file.name!r} could not be read as JSON Lines: {_first_line(exc)}"
+            f"file {file.shown!r} could not be read as JSON Lines: {_first_line(exc)}"
         ) from None
     finally:
         con.close()
@@ -371,7 +400,7 @@ def _read_jsonl(file: DeliveredFile, contract: Contract, max_uncompressed: int) 
     if unknown.height:
         counts = parsed.select(pl.col("_unknown_fields").list.len().gt(0).sum()).item()
         warnings.append(
-            f"file {file.name!r}: unknown fields ignored on {counts} lines: {unknown.to_series().to_list()}"
+            f"file {file.shown!r}: unknown fields ignored on {counts} lines: {unknown.to_series().to_list()}"
         )
     frame = pl.concat([parsed.drop("_unknown_fields"), malformed], how="diagonal").sort("_row")
     return RawFile(_finish(frame, file, contract, {}), warnings)
@@ -389,10 +418,10 @@ _PARQUET_TYPES = {
 
 
 def _read_parquet(file: DeliveredFile, contract: Contract, max_uncompressed: int) -> RawFile:
-    with open(file.path, "rb") as handle:
+    with open_regular(file.path) as handle:
         magic = handle.read(4)
     if magic != b"PAR1":
-        raise DeliveryRefused(f"file {file.name!r} is not Parquet (no PAR1 magic)")
+        raise DeliveryRefused(f"file {file.shown!r} is not Parquet (no PAR1 magic)")
     con = _connection()
     try:
         described = con.sql(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(file.path)})").pl()
@@ -405,7 +434,7 @@ def _read_parquet(file: DeliveredFile, contract: Contract, max_uncompressed: int
         ]
         if wrong:
             raise DeliveryRefused(
-                f"file {file.name!r}: column types differ from the contract: {wrong}"
+                f"file {file.shown!r}: column types differ from the contract: {wrong}"
             )
         cols = ", ".join(f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' for c in contract.columns)
         frame = con.sql(
@@ -414,7 +443,7 @@ def _read_parquet(file: DeliveredFile, contract: Contract, max_uncompressed: int
         ).pl()
     except duckdb.Error as exc:
         raise DeliveryRefused(
-            f"file {file.name!r} could not be read as Parquet: {_first_line(exc)}"
+            f"file {file.shown!r} could not be read as Parquet: {_first_line(exc)}"
         ) from None
     finally:
         con.close()
@@ -427,40 +456,145 @@ def _sql_str(path: Path) -> str:
 
 # --- Excel ---------------------------------------------------------------------------------
 
-_MAX_XLSX_ENTRIES = 1000
-_MAX_XLSX_RATIO = 200
+_MAX_XLSX_ENTRIES = 1000  # a workbook has a few dozen parts
+_MAX_XLSX_DIRECTORY = 16 << 20  # bytes of central directory zipfile would parse
+_MAX_XLSX_RATIO = 200  # deflate reaches ~1000:1 on repeated bytes; sheet XML stays far below
+_RATIO_FLOOR = 1 << 20  # small parts (styles, empty sheets) may compress very well
+_EOCD = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_EOCD = b"PK\x06\x06"
 
 
-def _xlsx_guard(file: DeliveredFile, max_uncompressed: int) -> zipfile.ZipFile:
-    """Open an xlsx (a zip) only if its entries are safe: no traversal, bounded size and ratio."""
+def _zip_directory_size(data: bytes) -> tuple[int, int] | None:
+    """(entries, central directory bytes) from the end-of-central-directory record, read
+    before zipfile parses the directory into memory; None when there is no such record."""
+    tail_start = max(0, len(data) - (22 + 0xFFFF))
+    at = data.rfind(_EOCD, tail_start)
+    if at < 0 or len(data) - at < 22:
+        return None
+    entries, directory = struct.unpack("<HI", data[at + 10 : at + 16])
+    if entries == 0xFFFF or directory == 0xFFFFFFFF:
+        locator = data[at - 20 : at] if at >= 20 else b""
+        if locator[:4] != _ZIP64_LOCATOR:
+            return None
+        (record_at,) = struct.unpack("<Q", locator[8:16])
+        record = data[record_at : record_at + 56]
+        if len(record) < 56 or record[:4] != _ZIP64_EOCD:
+            return None
+        entries, directory = struct.unpack("<QQ", record[32:48])
+    return entries, directory
+
+
+def _unsafe_entry_name(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return (
+        name.startswith(("/", "\\"))
+        or "\\" in name
+        or re.match(r"^[A-Za-z]:", name) is not None
+        or ".." in parts
+    )
+
+
+def _xlsx_guard(file: DeliveredFile, max_uncompressed: int) -> tuple[zipfile.ZipFile, bytes]:
+    """Open an xlsx (a zip) only if it is safe to hand to a workbook reader; returns the
+    archive and the bytes it was judged on (the workbook reader reads those same bytes, never
+    the path again).
+
+    Refused: more than a thousand entries (counted before the directory is parsed), an entry
+    with `..`, an absolute or drive path or backslashes, a link entry, duplicate or encrypted
+    entries, a compression method Excel does not use, overlapping entries, an entry that
+    expands more than 200:1, entries declaring more than `max_uncompressed` bytes in all, and
+    an entry whose data does not match its declared size and CRC (every entry is
+    stream-decompressed once, within the cap, so that no reader meets a bigger surprise).
+    """
+    label = f"file {file.shown!r}"
     try:
-        archive = zipfile.ZipFile(file.path)
-    except zipfile.BadZipFile:
+        with open_regular(file.path) as handle:
+            data = handle.read(file.size + 1)
+    except OSError as exc:
+        raise DeliveryRefused(f"{label} cannot be opened safely ({exc})") from None
+    if len(data) != file.size:
+        raise DeliveryRefused(f"{label} changed size after inspection; refusing to read it")
+    directory = _zip_directory_size(data)
+    if directory is None:
+        raise DeliveryRefused(f"{label} is not an Excel workbook (not a zip archive)")
+    entries, directory_bytes = directory
+    if entries > _MAX_XLSX_ENTRIES or directory_bytes > _MAX_XLSX_DIRECTORY:
         raise DeliveryRefused(
-            f"file {file.name!r} is not an Excel workbook (not a zip archive)"
+            f"{label} has {entries:,} archive entries ({directory_bytes:,}-byte directory), "
+            f"more than the {_MAX_XLSX_ENTRIES:,} a workbook may have; refused"
+        )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+        raise DeliveryRefused(
+            f"{label} is not an Excel workbook (not a readable zip archive: {exc})"
         ) from None
+    try:
+        _check_entries(archive, label, max_uncompressed)
+    except BaseException:
+        archive.close()
+        raise
+    return archive, data
+
+
+def _check_entries(archive: zipfile.ZipFile, label: str, max_uncompressed: int) -> None:
     infos = archive.infolist()
     if len(infos) > _MAX_XLSX_ENTRIES:
-        raise DeliveryRefused(f"file {file.name!r} has {len(infos)} archive entries; refused")
+        raise DeliveryRefused(f"{label} has {len(infos):,} archive entries; refused")
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise DeliveryRefused(f"{label} has archive entries with the same name; refused")
     total = 0
     for info in infos:
         name = info.filename
-        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
-            raise DeliveryRefused(f"file {file.name!r} has an archive entry with an unsafe path")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise DeliveryRefused(f"file {file.name!r} has a link inside the archive")
-        total += info.file_size
-        if (
-            info.compress_size
-            and info.file_size / info.compress_size > _MAX_XLSX_RATIO
-            and info.file_size > 1 << 20
-        ):
+        if _unsafe_entry_name(name):
             raise DeliveryRefused(
-                f"file {file.name!r}: entry expands {info.file_size // info.compress_size}:1; refused"
+                f"{label} has an archive entry with an unsafe path ({name[:80]!r}); refused"
             )
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise DeliveryRefused(f"{label} has a link inside the archive ({name[:80]!r}); refused")
+        if info.flag_bits & 0x1:
+            raise DeliveryRefused(f"{label} has an encrypted archive entry; refused")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise DeliveryRefused(
+                f"{label}: archive entry {name[:80]!r} uses compression method "
+                f"{info.compress_type}, not one Excel writes; refused"
+            )
+        if info.file_size > _RATIO_FLOOR and (
+            info.compress_size == 0 or info.file_size / info.compress_size > _MAX_XLSX_RATIO
+        ):
+            ratio = info.file_size // max(info.compress_size, 1)
+            raise DeliveryRefused(
+                f"{label}: archive entry {name[:80]!r} expands {ratio:,}:1 "
+                f"(over {_MAX_XLSX_RATIO}:1); refused as a possible zip bomb"
+            )
+        total += info.file_size
     if total > max_uncompressed:
-        raise DeliveryRefused(f"file {file.name!r} expands to {total:,} bytes, over the cap")
-    return archive
+        raise DeliveryRefused(
+            f"{label} expands to {total:,} bytes, over the {max_uncompressed:,}-byte cap; refused"
+        )
+    # entries sharing compressed data (an overlapping-entries bomb) cannot be laid end to end
+    spans = sorted((i.header_offset, i.header_offset + 30 + i.compress_size) for i in infos)
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        if start < end:
+            raise DeliveryRefused(f"{label} has overlapping archive entries; refused")
+    for info in infos:
+        seen = 0
+        try:
+            with archive.open(info) as entry:
+                while chunk := entry.read(1 << 20):
+                    seen += len(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+            raise DeliveryRefused(
+                f"{label}: archive entry {info.filename[:80]!r} is damaged or not what its "
+                f"header declares ({exc}); refused"
+            ) from None
+        if seen != info.file_size:
+            raise DeliveryRefused(
+                f"{label}: archive entry {info.filename[:80]!r} holds {seen:,} bytes, "
+                f"not the {info.file_size:,} it declares; refused"
+            )
 
 
 def _sheet_xml_name(archive: zipfile.ZipFile, sheet: str) -> str | None:
@@ -518,30 +652,33 @@ def _read_excel(file: DeliveredFile, contract: Contract, max_uncompressed: int) 
 
     opts = contract.excel
     assert opts is not None
-    archive = _xlsx_guard(file, max_uncompressed)
+    archive, data = _xlsx_guard(file, max_uncompressed)
     try:
         try:
-            reader = fastexcel.read_excel(str(file.path))
+            reader = fastexcel.read_excel(data)
+            if opts.sheet not in reader.sheet_names:
+                raise DeliveryRefused(
+                    f"file {file.shown!r} has no sheet {opts.sheet!r} (found {reader.sheet_names})"
+                )
+            sheet = reader.load_sheet(opts.sheet, header_row=opts.header_row - 1, dtypes="string")
+            frame = sheet.to_polars()
+            xml_name = _sheet_xml_name(archive, opts.sheet)
+            numeric = (
+                _numeric_cells(archive, xml_name)
+                if xml_name
+                else pl.DataFrame(schema={"col": pl.String, "row": pl.Int64})
+            )
+        except DeliveryRefused:
+            raise
         except Exception as exc:  # fastexcel raises its own error types for unreadable workbooks
             raise DeliveryRefused(
-                f"file {file.name!r} is not a readable Excel workbook: {_first_line(exc)}"
+                f"file {file.shown!r} is not a readable Excel workbook: {_first_line(exc)}"
             ) from None
-        if opts.sheet not in reader.sheet_names:
-            raise DeliveryRefused(
-                f"file {file.name!r} has no sheet {opts.sheet!r} (found {reader.sheet_names})"
-            )
-        sheet = reader.load_sheet(opts.sheet, header_row=opts.header_row - 1, dtypes="string")
-        frame = sheet.to_polars()
         names = [str(c) for c in frame.columns]
         rename, warnings = _check_columns(names, contract, file)
-        xml_name = _sheet_xml_name(archive, opts.sheet)
-        numeric = (
-            _numeric_cells(archive, xml_name)
-            if xml_name
-            else pl.DataFrame(schema={"col": pl.String, "row": pl.Int64})
-        )
     finally:
         archive.close()
+        del data
     first_data_row = opts.header_row + 1
     frame = frame.with_row_index("_i").with_columns(
         (pl.col("_i").cast(pl.Int64) + first_data_row).alias("_row"),

@@ -59,7 +59,7 @@ def read_partner_day(
         read_so_far += rows
         if delivery.manifest_rows is not None and delivery.manifest_rows[file.name] != rows:
             raise DeliveryRefused(
-                f"file {file.name!r} has {rows} records but manifest.json says {delivery.manifest_rows[file.name]} "
+                f"file {file.shown!r} has {rows} records but manifest.json says {delivery.manifest_rows[file.name]} "
                 "(truncated or altered delivery)",
                 rows_read=read_so_far,
             )
