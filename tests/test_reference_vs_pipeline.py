@@ -287,10 +287,10 @@ def test_incremental_identity_resolution_equals_a_full_recompute(tmp_path, world
 
 
 def test_the_strategy_covers_every_case_the_properties_are_meant_to_exercise():
-    """It generates, among a hundred worlds, every case the properties must see."""
+    """It generates, among four hundred worlds, every case the properties must see."""
     found: set[str] = set()
 
-    @settings(max_examples=100, database=None, derandomize=True, deadline=None)
+    @settings(max_examples=400, database=None, derandomize=True, deadline=None)
     @given(world=gen.worlds())
     def collect(world):
         found.update(gen.coverage(world[0]))
