@@ -436,6 +436,7 @@ def _read_parquet(file: DeliveredFile, contract: Contract, max_uncompressed: int
             raise DeliveryRefused(
                 f"file {file.shown!r}: column types differ from the contract: {wrong}"
             )
+        _parquet_size_within(con, file, len(types), max_uncompressed)
         cols = ", ".join(f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' for c in contract.columns)
         frame = con.sql(
             f"SELECT file_row_number + 1 AS _row, NULL::VARCHAR AS _malformed, {cols} "
@@ -448,6 +449,30 @@ def _read_parquet(file: DeliveredFile, contract: Contract, max_uncompressed: int
     finally:
         con.close()
     return RawFile(_finish(frame, file, contract, rename), warnings)
+
+
+# what one decoded value costs at least, in bytes (an estimate for dictionary/RLE pages, which
+# declare their encoded size only)
+_PARQUET_VALUE_BYTES = 8
+
+
+def _parquet_size_within(
+    con: duckdb.DuckDBPyConnection, file: DeliveredFile, columns: int, max_uncompressed: int
+) -> None:
+    """Refuse a Parquet file whose footer declares more than the cap once decoded (pages'
+    uncompressed sizes, or rows x columns x 8 bytes, whichever is larger): a Parquet bomb of
+    run-length or dictionary encoded pages never reaches memory."""
+    path = _sql_str(file.path)
+    rows, pages = con.sql(
+        f"SELECT (SELECT sum(num_rows) FROM parquet_file_metadata({path})), "
+        f"(SELECT coalesce(sum(total_uncompressed_size), 0) FROM parquet_metadata({path}))"
+    ).fetchall()[0]
+    decoded = max(int(pages or 0), int(rows or 0) * columns * _PARQUET_VALUE_BYTES)
+    if decoded > max_uncompressed:
+        raise DeliveryRefused(
+            f"file {file.shown!r} declares {int(rows or 0):,} rows, about {decoded:,} bytes decoded, "
+            f"beyond the {max_uncompressed:,}-byte cap; refused as a possible Parquet bomb"
+        )
 
 
 def _sql_str(path: Path) -> str:

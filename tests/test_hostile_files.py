@@ -179,6 +179,25 @@ def test_a_gzip_bomb_is_read_in_bounded_memory(tmp_path: Path) -> None:
     assert measured["control_kib"] > 150 * 1024, measured
 
 
+def test_a_parquet_bomb_is_refused_from_its_footer(tmp_path: Path) -> None:
+    """It refuses a Parquet file whose footer declares more decoded data than the cap (300,000
+    identical outlet rows encode to a few kilobytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    settings = make_settings(tmp_path, max_uncompressed_bytes=4 << 20)
+    outlet = dict(outlet_id="O1", brand_id="B1", brand_name="Kedai", owner_nik=NIK, owner_phone=None,
+                  nib=None, province_code=32, regency_code=3273, category="Makanan", registered_on=D,
+                  is_active=True)  # fmt: skip
+    path = b.kedaiantar(settings.landing, D, [outlet])
+    one = pa.Table.from_pylist([outlet], schema=b.KEDAIANTAR_SCHEMA)
+    pq.write_table(one.take(pa.array([0] * 300_000)), path / "outlets.parquet", compression="zstd")
+    assert (path / "outlets.parquet").stat().st_size < 64 << 10
+    b.manifest(path, {"outlets.parquet": 300_000})
+    run_failed(settings, "kedaiantar", D, "outlets.parquet' declares 300,000 rows",
+               "beyond the 4,194,304-byte cap; refused as a possible Parquet bomb")  # fmt: skip
+
+
 # --- sizes -------------------------------------------------------------------------------------
 
 
