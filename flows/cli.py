@@ -155,6 +155,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         generate(landing, DEMO_START, DEMO_END, merchants=DEMO_MERCHANTS, seed=2024, faults=False)
     status = _run_flow("backfill", start=DEMO_START, end=DEMO_END, partners=None)
+    from flows.report import write_report
+
+    write_report(None)  # the chart of national progress against the target trajectory
     return status
 
 
