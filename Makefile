@@ -36,5 +36,11 @@ lint: install
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
+serve: install
+	scripts/serve.sh
+
+bench: install
+	.venv/bin/python -m bench.run
+
 clean:
 	rm -rf .venv .tools demo .pytest_cache
