@@ -472,6 +472,8 @@ def header_only_manifest_zero(c: Path) -> dict[str, Any]:
     return {
         "contract": "header-only file: loaded with no records when the manifest says 0 rows",
         "description": "pasarnusa header only, belanjaku an empty part, kedaiantar a 0-row Parquet; manifests say 0",
+        "note": "JSON Lines and Parquet have no header row: their 'header-only file' is a part without lines and a "
+        "Parquet file with its schema and no rows",
         "partner_days": [loaded("belanjaku", D1, 0, detail_null=True),
                          loaded("kedaiantar", D1, 0, detail_null=True),
                          loaded("pasarnusa", D1, 0, detail_null=True)],
@@ -512,6 +514,8 @@ def windows_1252_in_utf8_file(c: Path) -> dict[str, Any]:
     return {
         "contract": "a different encoding than the contract (never decoded lossily): failed",
         "description": "pasarnusa (UTF-8) sends one shop name in Windows-1252 (é as byte 0xE9)",
+        "note": "rows_read is null: the file is refused as a whole before any record is kept "
+        "(metrics.md: rows_read 'as far as the delivery could be read (NULL when not at all)')",
         "partner_days": [failed("pasarnusa", D1, ["'pasarnusa/2020-06-01/sellers.csv.gz'", "is not valid utf-8"])],
     }  # fmt: skip
 
@@ -611,6 +615,8 @@ def repeated_header_row(c: Path) -> dict[str, Any]:
     return {
         "contract": "a repeated header row inside the file: that record quarantined",
         "description": "two exports pasted together: the header reappears as record 3",
+        "note": "the repeated header line counts as a record (read and quarantined), as partners.md quarantines "
+        "'that record'; a manifest, for a partner that has one, would have to count it too",
         "partner_days": [loaded("tokoraya", D1, 4, quarantined=[(tr_file(D1), 3, "malformed record: repeated header row", None)])],
     }  # fmt: skip
 
@@ -1007,6 +1013,7 @@ def quarantine_threshold(c: Path) -> dict[str, Any]:
     return {
         "contract": "more than 50% of the partner-day's records quarantined (contract default): failed",
         "description": "2 of 4 quarantined (exactly half) loads; 3 of 4 fails and loads nothing",
+        "note": "'more than 50%' read literally: exactly half quarantined is not more than half, so the day loads",
         "partner_days": [
             loaded("pasarnusa", D1, 4, quarantined=[(PN_FILE, 3, rule, PASARNUSA_IDS), (PN_FILE, 4, rule, PASARNUSA_IDS)]),
             failed("pasarnusa", D2, ["3 of 4 records quarantined, more than the contract's 50% threshold"], rows_read=4),
