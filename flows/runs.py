@@ -71,7 +71,9 @@ def transform_task(step: partner_day.Step) -> partner_day.Step:
 
 @task(name="validate", task_run_name="validate {step.partner} {step.export_date}", **TASK_OPTIONS)
 def validate_task(step: partner_day.Step, history: list[int]) -> partner_day.Step:
-    return partner_day.run_validation(step, load_contracts()[step.partner], history)
+    return partner_day.run_validation(
+        step, load_contracts()[step.partner], history, Settings().gx_dir / "data_docs"
+    )
 
 
 @task(name="load", task_run_name="load {step.partner} {step.export_date}", **TASK_OPTIONS)

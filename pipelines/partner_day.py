@@ -25,7 +25,7 @@ from pipelines.landing import Delivery, DeliveryRefused, PartnerDay, inspect_del
 from pipelines.normalise import listing_day_records, normalise
 from pipelines.settings import Settings
 from pipelines.staging import read_partner_day, write_frame
-from pipelines.validate import validate
+from pipelines.validate import data_docs_page, validate
 
 
 def contract_sha256(contract: Contract) -> str:
@@ -170,8 +170,12 @@ def _ensure_columns(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     )
 
 
-def run_validation(step: Step, contract: Contract, volume_history: list[int]) -> Step:
-    """The partner's Great Expectations suite; fails the day past the quarantine threshold."""
+def run_validation(
+    step: Step, contract: Contract, volume_history: list[int], docs_dir: Path | None = None
+) -> Step:
+    """The partner's Great Expectations suite; fails the day past the quarantine threshold.
+
+    With `docs_dir`, a partner-day that is not clean gets its Data Docs page there."""
     if step.status != "pending":
         return step
     started = time.perf_counter()
@@ -179,6 +183,12 @@ def run_validation(step: Step, contract: Contract, volume_history: list[int]) ->
     records = pl.read_ipc(step.work_dir / "records.arrow")
     result = validate(records, contract, step.export_date)
     write_frame(result.results, step.work_dir / "validation.arrow")
+    if docs_dir is not None and not result.clean:
+        page = docs_dir / step.partner / f"{step.export_date.isoformat()}.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        tmp = page.with_suffix(".tmp")
+        tmp.write_text(data_docs_page(result, step.label), encoding="utf-8")
+        tmp.replace(page)
     notes = list(step.notes)
     summary = describe_rule_counts(result.results)
     if summary:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import crash, partner_day, publish, resolve, warehouse
+from pipelines import crash, data_docs, partner_day, publish, resolve, warehouse
 from pipelines.contracts import Contract, load_contracts
 from pipelines.landing import PartnerDay, scan
 from pipelines.settings import Settings
@@ -98,6 +98,7 @@ def publish_if_needed(
         con, settings.publish, contracts, delivered_days(settings.landing, contracts)
     )
     crash.point("after-publish")
+    data_docs.write_index(con, settings.gx_dir / "data_docs")
     warehouse.mark_published(con, version)
     return stats, summary
 
@@ -140,7 +141,10 @@ def run_plain(
             step = partner_day.read(step, delivery, contract, key, settings)
             step = partner_day.transform(step, contract)
             step = partner_day.run_validation(
-                step, contract, volume_history(con, day.partner, day.export_date)
+                step,
+                contract,
+                volume_history(con, day.partner, day.export_date),
+                settings.gx_dir / "data_docs",
             )
             steps.append(partner_day.load(con, step, contract, run_id))
         stats, summary = publish_if_needed(con, settings, contracts)

@@ -9,6 +9,8 @@ never carry failing values.
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -44,6 +46,12 @@ class Validation:
     results: pl.DataFrame  # RESULT_SCHEMA: GX expectations, then the record-rule counts
     gate_passed: bool
     gate_detail: str
+    gx_result: Any = None  # the GX suite validation result (counts only, no values)
+
+    @property
+    def clean(self) -> bool:
+        """Every expectation met and no record quarantined or warned."""
+        return bool(self.results["success"].all()) if self.results.height else True
 
 
 @cache
@@ -149,7 +157,7 @@ def validate(records: pl.DataFrame, contract: Contract, export_date: date) -> Va
     results = pl.concat(
         [pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row"), rule_counts(records)]
     )
-    return Validation(results, gate_passed, gate_detail)
+    return Validation(results, gate_passed, gate_detail, result)
 
 
 def rule_counts(records: pl.DataFrame) -> pl.DataFrame:
@@ -208,3 +216,28 @@ def _run_suite(
         expectation.meta = {"umkm_index": index}
         suite.add_expectation(expectation)
     return batch.validate(suite, result_format=RESULT_FORMAT), pairs
+
+
+_EXTERNAL = re.compile(
+    r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>|<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>"
+    r"|<img[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>|<a[^>]*\bhref=\"https?://[^\"]*\"[^>]*>.*?</a>",
+    re.DOTALL,
+)
+OFFLINE_CSS = """<style>body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+.text-danger,.text-danger *{color:#b00020}.text-success{color:#1b7f3b}.d-none{display:none}</style>"""
+
+
+def data_docs_page(validation: Validation, title: str) -> str:
+    """Great Expectations' own Data Docs page for one partner-day, made to work offline: its
+    CDN scripts, stylesheets, logo and links are removed and a small inline stylesheet added.
+    The results carry counts only (result format BASIC, no unexpected values)."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    with _gx_lock:
+        document = ValidationResultsPageRenderer().render(validation.gx_result)
+        page = DefaultJinjaPageView().render(document)
+    page = _EXTERNAL.sub("", page)
+    page = page.replace("<head>", f"<head>{OFFLINE_CSS}", 1)
+    return page.replace("<title>", f"<title>{html.escape(title)} - ", 1)
