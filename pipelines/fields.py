@@ -43,40 +43,23 @@ def _ymd(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
 
 def parse_iso8601_jakarta(text: pl.Expr) -> pl.Expr:
     """ISO 8601 timestamp (offset, `Z`, fractional seconds, or none = Jakarta time) or date,
-    to its Asia/Jakarta calendar date."""
-    s = clean_text(text)
-    pattern = (
-        r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?"
-        r"(Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+    to its Asia/Jakarta calendar date.
+
+    Every form is first rewritten to one (`YYYY-MM-DDTHH:MM:SS[.f]+HH:MM`, Jakarta's offset where
+    none is written) and parsed once, natively. Each rewrite refers to the previous one once:
+    an expression used twice in a chain is evaluated twice, and the cost compounds."""
+    s = clean_text(text).str.replace(" ", "T", literal=True).str.replace(",", ".", literal=True)
+    s = s.str.replace("Z", "+00:00", literal=True)
+    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")  # a date alone
+    s = s.str.replace(r"(T\d{2}:\d{2})([+-]|$)", "${1}:00${2}")  # no seconds
+    s = s.str.replace(r"([+-]\d{2}):?(\d{2})$", "${1}:${2}").str.replace(
+        r"(T[\d:.]+[+-]\d{2})$", "${1}:00"
     )
-    parts = s.str.extract_groups(pattern)
-    f = parts.struct.field
-    local_date = _ymd(f("1").cast(pl.Int32), f("2").cast(pl.Int32), f("3").cast(pl.Int32))
-    hour = f("4").cast(pl.Int64, strict=False)
-    minute = f("5").cast(pl.Int64, strict=False)
-    second = f("6").cast(pl.Int64, strict=False).fill_null(0)
-    time_ok = hour.is_null() | (
-        hour.is_between(0, 23) & minute.is_between(0, 59) & second.is_between(0, 60)
-    )
-    offset = f("7")
-    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
-    off_digits = offset.str.replace_all(r"[^0-9]", "")
-    off_minutes = (
-        off_digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60
-        + off_digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
-    ) * sign
-    # minutes to add to the written local time to reach Jakarta time
-    shift = (
-        pl.when(offset.is_null())
-        .then(0)
-        .when(offset == "Z")
-        .then(JAKARTA_OFFSET_MINUTES)
-        .otherwise(JAKARTA_OFFSET_MINUTES - off_minutes)
-    )
-    local = local_date.cast(pl.Datetime("ms")) + pl.duration(
-        hours=hour.fill_null(0), minutes=minute.fill_null(0) + shift, seconds=second
-    )
-    return pl.when(time_ok).then(local.dt.date()).otherwise(None)
+    s = s.str.replace(r"(T[\d:.]+)$", "${1}+07:00")  # no offset: Jakarta time
+    instant = s.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False)
+    return (
+        instant.dt.replace_time_zone(None) + pl.duration(minutes=JAKARTA_OFFSET_MINUTES)
+    ).dt.date()
 
 
 def parse_dmy_or_indonesian(text: pl.Expr) -> pl.Expr:

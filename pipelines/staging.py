@@ -12,7 +12,13 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.contracts import Contract
-from pipelines.identifiers import nik_problem, normalise_phone, phone_problem, pseudonymise
+from pipelines.identifiers import (
+    clean_text,
+    nik_problem,
+    normalise_phone,
+    phone_verdict,
+    pseudonymise,
+)
 from pipelines.landing import Delivery, DeliveryRefused
 from pipelines.readers import read_file
 
@@ -90,12 +96,16 @@ def protect_personal_data(frame: pl.DataFrame, contract: Contract, key: bytes) -
             .then(phone_text.str.replace(r"\.0+$", ""))
             .otherwise(phone_text)
         )
-    nik_text = pl.col("nik")
+    # materialise each step once: an expression used twice in a chain is computed twice
     frame = frame.with_columns(
-        nik_problem(nik_text, nik_numeric).alias("nik_problem"),
-        phone_problem(phone_text).alias("phone_problem"),
-        normalise_phone(phone_text).alias("_phone_norm"),
-        nik_text.str.strip_chars().alias("_nik_text"),
+        clean_text(pl.col("nik")).alias("_nik_text"), clean_text(phone_text).alias("_phone_text")
+    )
+    frame = frame.with_columns(normalise_phone(pl.col("_phone_text")).alias("_phone_norm"))
+    frame = frame.with_columns(
+        nik_problem(pl.col("_nik_text"), nik_numeric, cleaned=True).alias("nik_problem"),
+        phone_verdict(pl.col("_phone_text").is_null(), pl.col("_phone_norm")).alias(
+            "phone_problem"
+        ),
     ).with_columns(
         pl.when(pl.col("nik_problem").is_null()).then(pl.col("_nik_text")).alias("nik_ps"),
         pl.when(pl.col("phone_problem").is_null()).then(pl.col("_phone_norm")).alias("phone_ps"),
@@ -103,7 +113,7 @@ def protect_personal_data(frame: pl.DataFrame, contract: Contract, key: bytes) -
     personal = {c.field for c in contract.columns if c.pii} | {"nik", "phone"}
     frame = frame.drop(
         [c for c in frame.columns if c in personal or c.startswith("_numeric_")]
-        + ["_phone_norm", "_nik_text"]
+        + ["_phone_norm", "_nik_text", "_phone_text"]
     )
     frame = pseudonymise(frame, {"nik_ps": "nik", "phone_ps": "phone"}, key)
     return frame

@@ -22,7 +22,10 @@ def targets_in_force(day: date, targets: pl.DataFrame | None = None) -> list[tup
 def trajectory(day: date, targets: pl.DataFrame | None = None) -> int:
     """The target on `day`: the straight line from (programme start, 0) through the targets in
     force, flat after the last; rounded half up to a whole business, exactly (integer maths)."""
-    points = [(PROGRAMME_START, 0), *targets_in_force(day, targets)]
+    return _on_line(day, [(PROGRAMME_START, 0), *targets_in_force(day, targets)])
+
+
+def _on_line(day: date, points: list[tuple[date, int]]) -> int:
     if day <= PROGRAMME_START:
         return 0
     for (d0, v0), (d1, v1) in itertools.pairwise(points):
@@ -34,8 +37,17 @@ def trajectory(day: date, targets: pl.DataFrame | None = None) -> int:
 
 
 def trajectory_frame(days: list[date], targets: pl.DataFrame | None = None) -> pl.DataFrame:
-    """as_of_date, target for each day (a few thousand days: a plain loop is clearest)."""
+    """as_of_date, target for each day. The targets in force change only on announcement days,
+    so they are looked up once per announcement epoch, not once per day."""
+    t = reference.targets() if targets is None else targets
+    epochs = sorted(set(t["announced_on"].to_list()))
+    known: dict[date | None, list[tuple[date, int]]] = {}
+    values = []
+    for day in days:
+        epoch = max((e for e in epochs if e <= day), default=None)
+        if epoch not in known:
+            known[epoch] = targets_in_force(day, t)
+        values.append(_on_line(day, [(PROGRAMME_START, 0), *known[epoch]]))
     return pl.DataFrame(
-        {"as_of_date": days, "target": [trajectory(d, targets) for d in days]},
-        schema={"as_of_date": pl.Date, "target": pl.Int64},
+        {"as_of_date": days, "target": values}, schema={"as_of_date": pl.Date, "target": pl.Int64}
     )
