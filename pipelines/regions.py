@@ -6,6 +6,7 @@ from schemas/reference; no per-row Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import polars as pl
@@ -80,7 +81,39 @@ def resolve_codes(
 
     Regency: a 4-digit code (`32.73`, `3273`, 3273) found in regencies.csv. Province: the
     record's province code when it is one, else the regency code's first two digits.
+    Worked out once per distinct pair of raw values (a few hundred), then joined back.
     """
+    return _on_distinct(
+        frame, [region_code, province_code], lambda keys: _codes_on_keys(keys, "_raw0", "_raw1")
+    )
+
+
+def _on_distinct(
+    frame: pl.LazyFrame, sources: list[str | None], compute: Callable[[pl.LazyFrame], pl.LazyFrame]
+) -> pl.LazyFrame:
+    """Apply `compute` to the distinct raw values of `sources` (as `_raw0`, `_raw1`) and join
+    its outputs back to every row: region names and codes repeat, rows do not need parsing each."""
+    names = frame.collect_schema().names()
+    raws = [f"_raw{i}" for i in range(len(sources))]
+    frame = frame.with_columns(
+        (pl.col(src).cast(pl.String) if src and src in names else pl.lit(None, pl.String)).alias(
+            raw
+        )
+        for src, raw in zip(sources, raws, strict=True)
+    )
+    outputs = ["regency_code", "province_code", "region_problem"]
+    keys = frame.select(raws).unique()
+    mapped = compute(keys).select(*raws, *outputs)
+    frame = frame.drop([c for c in outputs if c in names])
+    return frame.join(mapped, on=raws, how="left", nulls_equal=True, maintain_order="left").drop(
+        raws
+    )
+
+
+def _codes_on_keys(
+    frame: pl.LazyFrame, region_code: str | None, province_code: str | None
+) -> pl.LazyFrame:
+    """`resolve_codes` on a frame of distinct raw values."""
     provinces, regencies = _codes()
     cols = frame.collect_schema().names()
     reg = (
@@ -131,7 +164,26 @@ def resolve_names(
     The province comes from the province field (a name, or a code when `province_code` is
     given); a regency name is matched within that province, with or without `Kabupaten`/`Kota`
     (a bare name counts only when it is the only regency of that name in the province).
+    Worked out once per distinct pair of raw values, then joined back.
     """
+    if province_code:
+        return _on_distinct(
+            frame,
+            [province_code, regency_name],
+            lambda keys: _names_on_keys(keys, None, "_raw1", "_raw0"),
+        )
+    return _on_distinct(
+        frame, [province_name, regency_name], lambda keys: _names_on_keys(keys, "_raw0", "_raw1")
+    )
+
+
+def _names_on_keys(
+    frame: pl.LazyFrame,
+    province_name: str | None,
+    regency_name: str | None,
+    province_code: str | None = None,
+) -> pl.LazyFrame:
+    """`resolve_names` on a frame of distinct raw values."""
     cols = frame.collect_schema().names()
 
     def text(col: str | None) -> pl.Expr:
