@@ -29,6 +29,28 @@ from pipelines.landing import PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 JAKARTA = timezone(timedelta(hours=7))
+
+
+def task_runner() -> Any:
+    """Threads of the flow process by default; a Dask cluster (local processes, or the one at
+    UMKM_DASK_ADDRESS) with UMKM_TASK_RUNNER=dask. Stages hand over files, so they run anywhere
+    the staging folder is shared; the single warehouse writer stays in the flow process."""
+    settings = Settings()
+    if settings.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": settings.workers,
+                "threads_per_worker": 1,
+                "processes": True,
+            }
+        )
+    return ThreadPoolTaskRunner(max_workers=settings.workers)
+
+
 WRITER_LIMIT = "umkm-warehouse-writer"
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -215,7 +237,7 @@ def _finish(run: runner.RunSummary, kind: str) -> dict[str, Any]:
     return result
 
 
-@flow(name="umkm-nightly", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False)
+@flow(name="umkm-nightly", task_runner=task_runner(), persist_result=False)
 def nightly(export_date: date | None = None, partners: list[str] | None = None) -> dict[str, Any]:
     """The nightly job: every partner's export for one date (default: yesterday, Asia/Jakarta)."""
     from prefect.runtime import flow_run
@@ -224,7 +246,7 @@ def nightly(export_date: date | None = None, partners: list[str] | None = None) 
     return _finish(process_range(day, day, partners, str(flow_run.id or "local")), "nightly")
 
 
-@flow(name="umkm-backfill", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False)
+@flow(name="umkm-backfill", task_runner=task_runner(), persist_result=False)
 def backfill(start: date, end: date, partners: list[str] | None = None) -> dict[str, Any]:
     """Every delivered partner-day in [start, end], loaded in date order, then one publish."""
     from prefect.runtime import flow_run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,16 @@ class Settings(BaseSettings):
     max_day_bytes: int = Field(16 << 30, description="refuse a partner-day larger than this")
     max_uncompressed_bytes: int = Field(
         32 << 30, description="refuse a file that expands beyond this"
+    )
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads",
+        description="where partner-days are staged: threads of the flow process, or a Dask cluster",
+    )
+    dask_address: str | None = Field(
+        None, description="scheduler of an existing Dask cluster (default: a local one)"
+    )
+    workers: int = Field(
+        2, ge=1, description="threads, or local Dask worker processes, staging partner-days"
     )
 
     @property
