@@ -20,6 +20,9 @@ import polars as pl
 from pipelines import crash
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schemas" / "warehouse.sql"
+MEMORY_LIMIT = (
+    "4GB"  # DuckDB's own buffers; the process adds Arrow/Polars frames of one partner-day
+)
 
 _ATTRS = [
     "joined_date", "province_code", "regency_code", "scale", "kbli", "kbli_category",
@@ -43,7 +46,10 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
+    # bounded memory at national scale: joins and windows spill to disk beside the warehouse
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     if not read_only:
+        con.execute(f"SET temp_directory = '{path.parent / 'duckdb_spill'}'")
         con.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
     return con
 
