@@ -75,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_flow(kind: str, **params: object) -> int:
-    from flows import runs
     from pipelines.settings import KeyMissing, Settings
+
+    if Settings().pii_key is None and not os.environ.get("PREFECT_API_URL"):
+        # no key in the environment and no server that could hold the Secret block: say so now
+        raise UsageError(
+            "UMKM_PII_KEY is not set: the pipeline refuses to read personal data without a "
+            "pseudonymisation key (set it, or the Prefect Secret block umkm-pii-key on your server)"
+        )
+    from flows import runs
 
     started = time.perf_counter()
     try:
