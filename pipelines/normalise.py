@@ -114,31 +114,19 @@ def normalise(raw: pl.LazyFrame, contract: Contract, export_date: date) -> pl.La
             pl.lit(None, pl.String).alias("kbli"), pl.lit(None, pl.String).alias("kbli_category")
         )
 
-    if _has(f, "turnover"):
-        value, problem = parse_rupiah(pl.col("turnover"))
-        f = f.with_columns(value.alias("turnover_idr"), problem.alias("_turnover_problem"))
-        warnings.append(
-            _warn(
-                pl.col("_turnover_problem").is_not_null(),
-                _col(contract, "turnover"),
-                "bad turnover",
+    numbers = (
+        ("turnover", parse_rupiah, "turnover_idr", pl.Decimal(18, 2), "bad turnover"),
+        ("products", parse_count, "products", pl.Int64, "not a whole number"),
+    )
+    for field, parse, out, dtype, message in numbers:
+        if _has(f, field):
+            value, problem = parse(pl.col(field))
+            f = f.with_columns(value.alias(out), problem.alias(f"_{field}_problem"))
+            warnings.append(
+                _warn(pl.col(f"_{field}_problem").is_not_null(), _col(contract, field), message)
             )
-        )
-    else:
-        f = f.with_columns(pl.lit(None, pl.Decimal(18, 2)).alias("turnover_idr"))
-
-    if _has(f, "products"):
-        value, problem = parse_count(pl.col("products"))
-        f = f.with_columns(value.alias("products"), problem.alias("_products_problem"))
-        warnings.append(
-            _warn(
-                pl.col("_products_problem").is_not_null(),
-                _col(contract, "products"),
-                "not a whole number",
-            )
-        )
-    else:
-        f = f.with_columns(pl.lit(None, pl.Int64).alias("products"))
+        else:
+            f = f.with_columns(pl.lit(None, dtype).alias(out))
 
     for kind, field in (("nik", "nik"), ("phone", "phone"), ("nib", "nib")):
         problem = pl.col(f"{kind}_problem")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -66,12 +67,10 @@ class Step:
             warnings=0,
         )
 
-    def timed(self, stage: str, started: float, **changes: object) -> Step:
-        return replace(
-            self,
-            seconds={**self.seconds, stage: round(time.perf_counter() - started, 3)},
-            **changes,
-        )  # type: ignore[arg-type]
+    def timed(self, stage: str, started: float, **changes: Any) -> Step:
+        """This step with `stage`'s duration added (and any other fields changed)."""
+        seconds = {**self.seconds, stage: round(time.perf_counter() - started, 3)}
+        return replace(self, seconds=seconds, **changes)
 
 
 def inspect(

@@ -8,6 +8,7 @@ never sees a half-written state; a failed audit leaves the previous file in plac
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -153,7 +154,7 @@ def build_tables(
 
 
 def _frame(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object] | None = None
 ) -> pl.DataFrame:
     return con.sql(sql, params=params).pl()
 

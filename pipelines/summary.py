@@ -10,17 +10,20 @@ from pipelines.contracts import Contract
 from pipelines.runner import RunSummary
 
 
-def national_line(published: Path) -> str | None:
-    """The latest national figure against target, from the published file."""
+def _query(published: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows from the published file, read-only; none when nothing is published yet."""
     if not published.exists():
-        return None
+        return []
     con = duckdb.connect(str(published), read_only=True)
     try:
-        rows = con.execute(
-            "SELECT * FROM national_progress ORDER BY as_of_date DESC LIMIT 1"
-        ).fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def national_line(published: Path) -> str | None:
+    """The latest national figure against target, from the published file."""
+    rows = _query(published, "SELECT * FROM national_progress ORDER BY as_of_date DESC LIMIT 1")
     if not rows:
         return None
     as_of, onboarded, new, online, listings, target, pct = rows[0]
@@ -34,19 +37,14 @@ def national_line(published: Path) -> str | None:
 
 def overdue_partners(published: Path, contracts: dict[str, Contract]) -> list[str]:
     """Partners further behind schedule than their contract allows (partner_freshness)."""
-    if not published.exists():
-        return []
-    con = duckdb.connect(str(published), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT partner, latest_export_date, expected_export_date, days_behind FROM partner_freshness"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = _query(
+        published,
+        "SELECT partner, latest_export_date, expected_export_date, days_behind FROM partner_freshness",
+    )
     late = []
     for partner, latest, expected, behind in rows:
-        allowed = contracts[partner].max_days_behind if partner in contracts else 0
-        if latest is None or (behind or 0) > allowed:
+        allowed = contracts[str(partner)].max_days_behind if partner in contracts else 0
+        if latest is None or int(behind or 0) > allowed:  # type: ignore[call-overload]
             seen = f"latest loaded export {latest}" if latest else "nothing loaded yet"
             late.append(f"{partner}: {seen}, expected {expected} ({behind if behind is not None else '?'} days behind; "
                         f"its contract allows {allowed})")  # fmt: skip

@@ -110,7 +110,9 @@ def test_a_failed_partner_day_fails_the_flow_run_and_leaves_an_artifact(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["umkm-nightly-run"]))
         )
         runs = client.read_flow_runs()
-    assert any("| tokoraya | 2024-03-01 | failed |" in str(a.data) for a in artifacts)  # keyed: versions
+    assert any(
+        "| tokoraya | 2024-03-01 | failed |" in str(a.data) for a in artifacts
+    )  # keyed: versions
     assert any(r.state and r.state.is_failed() for r in runs)
     shutil.rmtree(env_settings.landing)
 
