@@ -10,6 +10,7 @@ start, for flows), peak_rss_mib.
 
 from __future__ import annotations
 
+import io
 import json
 import resource
 import sys
@@ -40,13 +41,13 @@ def duckdb_alone(landing: Path, day: date) -> dict[str, object]:
                 continue
             table = f"t_{name.replace('-', '_')}_{len(rows)}"
             path = str(f).replace("'", "''")
-            if f.name.endswith(".csv.gz") or f.name.endswith(".csv"):
-                sep = ";" if name == "tokoraya" else ","
-                enc = (
-                    "latin-1" if name == "tokoraya" else "utf-8"
-                )  # DuckDB has no Windows-1252 offline
+            if name == "tokoraya":
+                # DuckDB has no Windows-1252 reader offline: decoding in Python is part of the floor
+                text = io.BytesIO(f.read_bytes().decode("cp1252").encode("utf-8"))
+                con.read_csv(text, header=True, sep=";", all_varchar=True).create(table)
+            elif f.name.endswith(".csv.gz") or f.name.endswith(".csv"):
                 con.execute(
-                    f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', all_varchar=true, header=true, delim='{sep}', encoding='{enc}')"
+                    f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', all_varchar=true, header=true)"
                 )
             elif f.name.endswith(".jsonl.gz"):
                 con.execute(
