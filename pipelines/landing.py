@@ -16,6 +16,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -62,6 +63,14 @@ class DeliveredFile:
     # inode when inspected (not the device number: another machine mounting the same landing
     # area may number devices differently)
     inode: int | None = None
+    mtime_ns: int | None = None
+    ctime_ns: int | None = None
+
+    def stamp(self) -> dict[str, object]:
+        """What the ledger keeps of this file: name, hash, size, and the stat fields that let an
+        unchanged rerun reuse the hash without reading the file again."""
+        return {"name": self.name, "sha256": self.sha256, "size": self.size, "inode": self.inode,
+                "mtime_ns": self.mtime_ns, "ctime_ns": self.ctime_ns}  # fmt: skip
 
     @property
     def shown(self) -> str:
@@ -160,8 +169,31 @@ def content_sha256(file_hashes: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(file_hashes)).encode()).hexdigest()
 
 
+def known_hash(
+    known: Mapping[str, Mapping[str, object]], name: str, st: os.stat_result
+) -> str | None:
+    """The sha256 the ledger holds for file `name` if the file is still the one it hashed: same
+    size, inode, modification and change times (ctime cannot be set back by any tool, so a
+    rewritten or replaced file is always hashed again)."""
+    was = known.get(name)
+    if not was or not isinstance(was.get("sha256"), str):
+        return None
+    same = (
+        was.get("size") == st.st_size
+        and was.get("inode") == st.st_ino
+        and was.get("mtime_ns") == st.st_mtime_ns
+        and was.get("ctime_ns") == st.st_ctime_ns
+    )
+    sha = str(was["sha256"])
+    return sha if same and len(sha) == 64 else None
+
+
 def inspect_delivery(
-    day: PartnerDay, contract: Contract, max_file_bytes: int, max_day_bytes: int
+    day: PartnerDay,
+    contract: Contract,
+    max_file_bytes: int,
+    max_day_bytes: int,
+    known: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Delivery:
     """List and hash a delivered folder's data files, and find what refuses it before parsing.
 
@@ -171,6 +203,9 @@ def inspect_delivery(
     does not match the files. Reasons name the partner-day (`<partner>/<date>/<file>`). The
     content hash is computed first, so that a refused delivery is also recognised when it comes
     again.
+
+    `known` (file name -> what the ledger kept of it, see `DeliveredFile.stamp`) lets a file whose
+    size, inode and times are unchanged keep its hash without being read again.
     """
     where = f"{day.partner}/{day.export_date.isoformat()}"
     entries = {e.name: e for e in os.scandir(day.folder)}
@@ -213,6 +248,8 @@ def inspect_delivery(
         if oversize:
             # not even hashed: a name-and-size stand-in keeps reruns recognisable
             sha = f"oversize:{entry.name}:{st.st_size}"
+        elif known and (reused := known_hash(known, entry.name, st)):
+            sha = reused
         else:
             try:
                 sha = file_sha256(path)
@@ -221,7 +258,8 @@ def inspect_delivery(
                     f"file {shown!r} cannot be opened safely ({exc}); refusing to read it"
                 )
                 sha = f"unreadable:{entry.name}:{st.st_size}"
-        files.append(DeliveredFile(entry.name, path, st.st_size, sha, shown, st.st_ino))
+        files.append(DeliveredFile(entry.name, path, st.st_size, sha, shown, st.st_ino,
+                                   st.st_mtime_ns, st.st_ctime_ns))  # fmt: skip
         if st.st_size == 0:
             refusals.append(f"file {shown!r} is empty (0 bytes)")
     content = content_sha256([f.sha256 for f in files])

@@ -83,10 +83,12 @@ def inspect(
 ) -> tuple[Step, Delivery]:
     """Hash the delivery; `unchanged` when the ledger already holds this content under this contract."""
     started = time.perf_counter()
-    delivery = inspect_delivery(day, contract, settings.max_file_bytes, settings.max_day_bytes)
+    known = ledger.known_files() if ledger else None
+    delivery = inspect_delivery(
+        day, contract, settings.max_file_bytes, settings.max_day_bytes, known
+    )
     step = Step(day.partner, day.export_date, "pending", delivery.content_sha256, contract_sha256(contract),
-                tuple({"name": f.name, "sha256": f.sha256, "size": f.size} for f in delivery.files),
-                notes=delivery.warnings)  # fmt: skip
+                tuple(f.stamp() for f in delivery.files), notes=delivery.warnings)  # fmt: skip
     if (
         ledger
         and ledger.content_sha256 == step.content_sha256
@@ -114,9 +116,8 @@ def read(
         return step.timed("read", started).fail(exc.reason, exc.rows_read)
     write_frame(out.frame, step.work_dir / "raw.arrow")
     crash.point("read-done")
-    files = tuple(
-        {"name": f.name, "sha256": f.sha256, "size": f.size, "rows": f.rows} for f in out.files
-    )
+    stamps = {f.name: f.stamp() for f in delivery.files}
+    files = tuple({**stamps[f.name], "rows": f.rows} for f in out.files)
     return step.timed(
         "read", started, files=files, rows_read=out.rows_read, notes=step.notes + out.warnings
     )

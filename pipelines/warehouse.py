@@ -111,16 +111,27 @@ class LedgerEntry:
     status: str
     content_sha256: str | None
     contract_sha256: str | None
+    files: tuple[dict[str, object], ...] = ()  # as `DeliveredFile.stamp` gives them
+
+    def known_files(self) -> dict[str, dict[str, object]]:
+        return {str(f.get("name")): f for f in self.files if isinstance(f, dict)}
 
 
 def ledger_entry(
     con: duckdb.DuckDBPyConnection, partner: str, export_date: date
 ) -> LedgerEntry | None:
     rows = con.execute(
-        "SELECT status, content_sha256, contract_sha256 FROM partner_loads WHERE partner = ? AND export_date = ?",
+        "SELECT status, content_sha256, contract_sha256, files FROM partner_loads WHERE partner = ? AND export_date = ?",
         [partner, export_date],
     ).fetchall()
-    return LedgerEntry(*rows[0]) if rows else None
+    if not rows:
+        return None
+    status, content, contract, files = rows[0]
+    try:
+        parsed = json.loads(files) if files else []
+    except ValueError:
+        parsed = []
+    return LedgerEntry(status, content, contract, tuple(f for f in parsed if isinstance(f, dict)))
 
 
 def check_key(con: duckdb.DuckDBPyConnection, key_check: str) -> None:

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS partner_loads (
     contract_sha256 VARCHAR,            -- the contract it was judged by
     loaded_at TIMESTAMPTZ NOT NULL,
     detail VARCHAR,                     -- why it failed, and delivery-level warnings, in words
-    files JSON                          -- [{name, sha256, size, rows}]
+    files JSON                          -- [{name, sha256, size, inode, mtime_ns, ctime_ns, rows}]
 );
 
 -- Every attempt, for the audit trail (partner_loads keeps only the current content's outcome).

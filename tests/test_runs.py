@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from pipelines import landing
 from pipelines.runner import run_plain
 from pipelines.settings import Settings
 from tests import builders as b
@@ -144,3 +147,38 @@ def test_missing_success_marker_is_not_delivered(settings: Settings) -> None:
     fresh = published(settings)["partner_freshness"]
     assert fresh == [("pasarnusa", date(2024, 1, 3), date(2024, 1, 3), 0, 1)]
     shutil.rmtree(settings.landing / "pasarnusa" / "2024-01-02")
+
+
+def test_an_unchanged_rerun_reads_no_data_file_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It reuses the ledger's hash of a file whose size, inode and times are unchanged."""
+    three_days(settings.landing)
+    run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    hashed: list[str] = []
+    real = landing.file_sha256
+    monkeypatch.setattr(landing, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+    second = run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    assert [s.status for s in second.steps] == ["unchanged"] * 3
+    assert hashed == []
+
+
+def test_a_file_rewritten_with_the_same_size_and_time_is_hashed_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It notices a same-size rewrite whose modification time was set back (the change time moves)."""
+    day = date(2024, 1, 1)
+    shop = {"ID Toko": "T1", "Nama Toko": "Toko Satu", "NIK Pemilik": NIKS[0], "No. HP": "081234567890",
+            "NIB": "", "Provinsi": "Jawa Barat", "Kabupaten/Kota": "Bandung, Kota", "Skala Usaha": "MIKRO",
+            "Tanggal Bergabung": "5 Agustus 2021", "Omzet Bulanan (Rp)": "Rp 1.500.000"}  # fmt: skip
+    path = next(b.tokoraya(settings.landing, day, [shop]).glob("*.csv"))
+    assert [s.status for s in run_plain(settings, day, day).steps] == ["loaded"]
+    before = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"Toko Satu", b"Toko Dua!"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    hashed: list[str] = []
+    real = landing.file_sha256
+    monkeypatch.setattr(landing, "file_sha256", lambda p: hashed.append(p.name) or real(p))
+    assert [s.status for s in run_plain(settings, day, day).steps] == ["loaded"]
+    assert hashed == [path.name]
