@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     def env_for(name: str) -> dict[str, str]:
+        (runs / name / "prefect").mkdir(parents=True, exist_ok=True)  # Prefect makes one level only
         return {**base_env, "UMKM_WAREHOUSE": str(runs / name / "w.duckdb"), "UMKM_PUBLISH": str(runs / name / "p.duckdb"),
                 "PREFECT_HOME": str(runs / name / "prefect"), "PREFECT_LOGGING_TO_API_ENABLED": "false"}  # fmt: skip
 

@@ -25,6 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipelines import partner_day, runner, summary, warehouse  # noqa: E402
 from pipelines.contracts import load_contracts  # noqa: E402
+from pipelines.gate import GATE  # noqa: E402
 from pipelines.landing import PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
@@ -83,19 +84,27 @@ def read_task(
     step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
     if step.status != "pending":
         return step
-    return partner_day.read(step, delivery, contract, pii_key(settings), settings)
+    with GATE.hold(large(step)):
+        return partner_day.read(step, delivery, contract, pii_key(settings), settings)
+
+
+def large(step: partner_day.Step) -> bool:
+    """Whether this partner-day stages alone (see pipelines/gate.py)."""
+    return partner_day.delivered_bytes(step) > Settings().large_day_bytes
 
 
 @task(name="transform", task_run_name="transform {step.partner} {step.export_date}", **TASK_OPTIONS)
 def transform_task(step: partner_day.Step) -> partner_day.Step:
-    return partner_day.transform(step, load_contracts()[step.partner])
+    with GATE.hold(large(step)):
+        return partner_day.transform(step, load_contracts()[step.partner])
 
 
 @task(name="validate", task_run_name="validate {step.partner} {step.export_date}", **TASK_OPTIONS)
 def validate_task(step: partner_day.Step, history: list[int]) -> partner_day.Step:
-    return partner_day.run_validation(
-        step, load_contracts()[step.partner], history, Settings().gx_dir / "data_docs"
-    )
+    with GATE.hold(large(step)):
+        return partner_day.run_validation(
+            step, load_contracts()[step.partner], history, Settings().gx_dir / "data_docs"
+        )
 
 
 @task(name="load", task_run_name="load {step.partner} {step.export_date}", **TASK_OPTIONS)

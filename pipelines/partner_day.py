@@ -74,6 +74,11 @@ class Step:
         return replace(self, seconds=seconds, **changes)
 
 
+def delivered_bytes(step: Step) -> int:
+    """The partner-day's data files' total size as delivered (compressed where they are)."""
+    return sum(int(f.get("size") or 0) for f in step.files)  # type: ignore[call-overload]
+
+
 def inspect(
     day: PartnerDay,
     contract: Contract,

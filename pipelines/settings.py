@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     workers: int = Field(
         2, ge=1, description="threads, or local Dask worker processes, staging partner-days"
     )
+    large_day_bytes: int = Field(
+        32 << 20,
+        ge=0,
+        description="a partner-day delivering more bytes than this stages alone in its process",
+    )
 
     @property
     def staging_dir(self) -> Path:
