@@ -27,7 +27,7 @@ from pipelines.landing import Delivery, DeliveryRefused, PartnerDay, inspect_del
 from pipelines.normalise import listing_day_records, normalise
 from pipelines.settings import Settings
 from pipelines.staging import read_partner_day, write_frame
-from pipelines.validate import data_docs_page, validate
+from pipelines.validate import data_docs_page, validate, warm_up
 
 
 def contract_sha256(contract: Contract) -> str:
@@ -113,6 +113,7 @@ def read(
     """Read and pseudonymise every record; writes raw.arrow."""
     if step.status != "pending":
         return step
+    warm_up()  # validation will need Great Expectations: import it while this reads
     started = time.perf_counter()
     assert step.work_dir is not None
     try:
