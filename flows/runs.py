@@ -23,9 +23,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.concurrency.sync import concurrency  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from pipelines import partner_day, runner, summary, warehouse  # noqa: E402
+from pipelines import gate, partner_day, runner, summary, warehouse  # noqa: E402
 from pipelines.contracts import load_contracts  # noqa: E402
-from pipelines.gate import GATE  # noqa: E402
 from pipelines.landing import PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
@@ -84,7 +83,7 @@ def read_task(
     step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
     if step.status != "pending":
         return step
-    with GATE.hold(large(step)):
+    with gate.GATE.hold(large(step)):
         return partner_day.read(step, delivery, contract, pii_key(settings), settings)
 
 
@@ -95,13 +94,13 @@ def large(step: partner_day.Step) -> bool:
 
 @task(name="transform", task_run_name="transform {step.partner} {step.export_date}", **TASK_OPTIONS)
 def transform_task(step: partner_day.Step) -> partner_day.Step:
-    with GATE.hold(large(step)):
+    with gate.GATE.hold(large(step)):
         return partner_day.transform(step, load_contracts()[step.partner])
 
 
 @task(name="validate", task_run_name="validate {step.partner} {step.export_date}", **TASK_OPTIONS)
 def validate_task(step: partner_day.Step, history: list[int]) -> partner_day.Step:
-    with GATE.hold(large(step)):
+    with gate.GATE.hold(large(step)):
         return partner_day.run_validation(
             step, load_contracts()[step.partner], history, Settings().gx_dir / "data_docs"
         )
