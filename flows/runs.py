@@ -166,13 +166,25 @@ def process_range(
         }
     finally:
         con.close()
+    # a partner-day the ledger already holds is checked here (file stats, no read when unchanged):
+    # an unchanged one costs no task runs, so a rerun of a long range stays quick
+    unchanged: dict[PartnerDay, partner_day.Step] = {}
+    for day in delivered:
+        ledger = known[day][0]
+        if ledger is not None:
+            step, _ = partner_day.inspect(day, contracts[day.partner], settings, ledger, run_id)
+            if step.status == "unchanged":
+                unchanged[day] = step
     area = runner.staging_area(settings, run_id)
     steps: list[partner_day.Step] = []
     published = None
     try:
-        futures = []
+        futures: list[Any] = []
         for day in delivered:
             ledger, history = known[day]
+            if day in unchanged:
+                futures.append(unchanged[day])
+                continue
             read = read_task.submit(day, ledger, run_id)
             futures.append(validate_task.submit(transform_task.submit(read), history))
         ensure_writer_limit()
@@ -180,7 +192,12 @@ def process_range(
             con = runner.open_warehouse(settings, on_wait=logger.info)
             try:
                 for i, future in enumerate(futures, start=1):
-                    step = load_task(con, future.result(), run_id)
+                    if isinstance(
+                        future, partner_day.Step
+                    ):  # unchanged: only the attempt is recorded
+                        step = partner_day.load(con, future, contracts[future.partner], run_id)
+                    else:
+                        step = load_task(con, future.result(), run_id)
                     steps.append(step)
                     logger.info(
                         "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
