@@ -77,5 +77,8 @@ def markdown(summary: RunSummary, published: Path, kind: str, data_docs: Path | 
             f"| {d.partner} | {d.export_date} | not delivered | | | | | no `_SUCCESS` marker |"
         )
     if data_docs is not None and data_docs.exists():
-        lines += ["", f"Validation results (Data Docs): [{data_docs}]({data_docs.resolve().as_uri()})"]
+        lines += [
+            "",
+            f"Validation results (Data Docs): [{data_docs}]({data_docs.resolve().as_uri()})",
+        ]
     return "\n".join(lines) + "\n"
