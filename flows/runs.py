@@ -25,7 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipelines import gate, partner_day, runner, summary, warehouse  # noqa: E402
 from pipelines.contracts import load_contracts  # noqa: E402
-from pipelines.landing import PartnerDay, scan  # noqa: E402
+from pipelines.landing import Delivery, PartnerDay, scan  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 JAKARTA = timezone(timedelta(hours=7))
@@ -75,12 +75,16 @@ def pii_key(settings: Settings) -> bytes:
 
 @task(name="read", task_run_name="read {day.partner} {day.export_date}", **TASK_OPTIONS)
 def read_task(
-    day: PartnerDay, ledger: warehouse.LedgerEntry | None, run_id: str
+    day: PartnerDay,
+    ledger: warehouse.LedgerEntry | None,
+    run_id: str,
+    inspected: tuple[partner_day.Step, Delivery] | None = None,
 ) -> partner_day.Step:
-    """Inspect the delivery (hashes, manifest, sizes; `unchanged` stops here), then read it."""
+    """Inspect the delivery (hashes, manifest, sizes; `unchanged` stops here), unless the flow
+    already did (`inspected`), then read it."""
     settings = Settings()
     contract = load_contracts()[day.partner]
-    step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
+    step, delivery = inspected or partner_day.inspect(day, contract, settings, ledger, run_id)
     if step.status != "pending":
         return step
     with gate.GATE.hold(large(step)):
@@ -168,13 +172,11 @@ def process_range(
         con.close()
     # a partner-day the ledger already holds is checked here (file stats, no read when unchanged):
     # an unchanged one costs no task runs, so a rerun of a long range stays quick
-    unchanged: dict[PartnerDay, partner_day.Step] = {}
-    for day in delivered:
-        ledger = known[day][0]
-        if ledger is not None:
-            step, _ = partner_day.inspect(day, contracts[day.partner], settings, ledger, run_id)
-            if step.status == "unchanged":
-                unchanged[day] = step
+    inspected = {
+        day: partner_day.inspect(day, contracts[day.partner], settings, known[day][0], run_id)
+        for day in delivered
+        if known[day][0] is not None
+    }
     area = runner.staging_area(settings, run_id)
     steps: list[partner_day.Step] = []
     published = None
@@ -182,19 +184,19 @@ def process_range(
         futures: list[Any] = []
         for day in delivered:
             ledger, history = known[day]
-            if day in unchanged:
-                futures.append(unchanged[day])
+            step_and_delivery = inspected.get(day)
+            if step_and_delivery and step_and_delivery[0].status == "unchanged":
+                futures.append(step_and_delivery[0])
                 continue
-            read = read_task.submit(day, ledger, run_id)
+            read = read_task.submit(day, ledger, run_id, step_and_delivery)
             futures.append(validate_task.submit(transform_task.submit(read), history))
         ensure_writer_limit()
         with concurrency(WRITER_LIMIT, occupy=1, strict=False):
             con = runner.open_warehouse(settings, on_wait=logger.info)
             try:
                 for i, future in enumerate(futures, start=1):
-                    if isinstance(
-                        future, partner_day.Step
-                    ):  # unchanged: only the attempt is recorded
+                    # an unchanged partner-day: only the attempt is recorded
+                    if isinstance(future, partner_day.Step):
                         step = partner_day.load(con, future, contracts[future.partner], run_id)
                     else:
                         step = load_task(con, future.result(), run_id)

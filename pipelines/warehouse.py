@@ -114,7 +114,7 @@ class LedgerEntry:
     files: tuple[dict[str, object], ...] = ()  # as `DeliveredFile.stamp` gives them
 
     def known_files(self) -> dict[str, dict[str, object]]:
-        return {str(f.get("name")): f for f in self.files if isinstance(f, dict)}
+        return {str(f.get("name")): f for f in self.files}
 
 
 def ledger_entry(
