@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_flow(kind: str, **params: object) -> int:
+    from pipelines.partner_day import RunAborted
     from pipelines.settings import KeyMissing, Settings
+    from pipelines.writer_lock import WarehouseBusy
 
     if Settings().pii_key is None and not os.environ.get("PREFECT_API_URL"):
         # no key in the environment and no server that could hold the Secret block: say so now
@@ -92,6 +94,11 @@ def _run_flow(kind: str, **params: object) -> int:
         result = failed.result
     except (KeyMissing, ValueError, PermissionError) as exc:
         raise UsageError(str(exc)) from None
+    except (RunAborted, WarehouseBusy) as exc:
+        # the machine failed the run (disk full, out of memory) or another run held the warehouse
+        # too long: nothing was half written; the next run, once the cause is gone, completes
+        print(f"umkm: the {kind} stopped: {exc}", file=sys.stderr)
+        return 1
     print(
         f"\n{kind}: {result['loaded']} loaded, {result['unchanged']} unchanged, {result['failed']} failed, "
         f"{result['missing']} not delivered (no _SUCCESS) in {time.perf_counter() - started:.1f} s"

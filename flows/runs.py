@@ -8,7 +8,6 @@ personal is a task parameter or result: steps hand over paths and counts.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -20,7 +19,6 @@ env.apply()
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.concurrency.sync import concurrency  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipelines import gate, partner_day, runner, summary, warehouse  # noqa: E402
@@ -51,7 +49,6 @@ def task_runner() -> Any:
     return ThreadPoolTaskRunner(max_workers=settings.workers)
 
 
-WRITER_LIMIT = "umkm-warehouse-writer"
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
@@ -103,10 +100,10 @@ def transform_task(step: partner_day.Step) -> partner_day.Step:
 
 
 @task(name="validate", task_run_name="validate {step.partner} {step.export_date}", **TASK_OPTIONS)
-def validate_task(step: partner_day.Step, history: list[int]) -> partner_day.Step:
+def validate_task(step: partner_day.Step) -> partner_day.Step:
     with gate.GATE.hold(large(step)):
         return partner_day.run_validation(
-            step, load_contracts()[step.partner], history, Settings().gx_dir / "data_docs"
+            step, load_contracts()[step.partner], Settings().gx_dir / "data_docs"
         )
 
 
@@ -122,29 +119,13 @@ def publish_task(con: Any) -> dict[str, Any]:
     return {"resolve": stats, "published": summary}
 
 
-def ensure_writer_limit() -> None:
-    """The global concurrency limit that lets one run at a time write the warehouse."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(WRITER_LIMIT)
-        except ObjectNotFound:
-            with contextlib.suppress(ObjectAlreadyExists):  # another run created it meanwhile
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=WRITER_LIMIT, limit=1)
-                )
-
-
 def process_range(
     start: date, end: date, partners: list[str] | None, run_id: str
 ) -> runner.RunSummary:
     """Stage every delivered partner-day in [start, end] concurrently, load in order, publish.
 
     The warehouse is held only briefly to read the ledger, then while loading and publishing,
-    under the `umkm-warehouse-writer` concurrency limit: a nightly run and a backfill can overlap,
+    under its writer lock (pipelines/writer_lock.py): a nightly run and a backfill can overlap,
     staging in parallel and taking turns to write.
     """
     logger = get_run_logger()
@@ -159,23 +140,14 @@ def process_range(
     missing = [d for d in days if not d.delivered]
     for d in missing:
         logger.warning("%s: no _SUCCESS marker; not delivered, skipped", d.label)
-    con = runner.open_warehouse(settings, on_wait=logger.info)
-    try:
-        known = {
-            d: (
-                warehouse.ledger_entry(con, d.partner, d.export_date),
-                runner.volume_history(con, d.partner, d.export_date),
-            )
-            for d in delivered
-        }
-    finally:
-        con.close()
+    with runner.warehouse_writer(settings, run_id, on_wait=logger.warning) as con:
+        known = {d: warehouse.ledger_entry(con, d.partner, d.export_date) for d in delivered}
     # a partner-day the ledger already holds is checked here (file stats, no read when unchanged):
     # an unchanged one costs no task runs, so a rerun of a long range stays quick
     inspected = {
-        day: partner_day.inspect(day, contracts[day.partner], settings, known[day][0], run_id)
+        day: partner_day.inspect(day, contracts[day.partner], settings, known[day], run_id)
         for day in delivered
-        if known[day][0] is not None
+        if known[day] is not None
     }
     area = runner.staging_area(settings, run_id)
     steps: list[partner_day.Step] = []
@@ -183,25 +155,26 @@ def process_range(
     try:
         futures: list[Any] = []
         for day in delivered:
-            ledger, history = known[day]
+            ledger = known[day]
             step_and_delivery = inspected.get(day)
-            if step_and_delivery and step_and_delivery[0].status == "unchanged":
+            if step_and_delivery and (
+                step_and_delivery[0].status == "unchanged" or step_and_delivery[0].standing
+            ):
                 futures.append(step_and_delivery[0])
                 continue
             read = read_task.submit(day, ledger, run_id, step_and_delivery)
-            futures.append(validate_task.submit(transform_task.submit(read), history))
-        ensure_writer_limit()
-        with concurrency(WRITER_LIMIT, occupy=1, strict=False):
-            con = runner.open_warehouse(settings, on_wait=logger.info)
-            try:
+            futures.append(validate_task.submit(transform_task.submit(read)))
+        try:
+            with runner.warehouse_writer(settings, run_id, on_wait=logger.warning) as con:
                 for i, future in enumerate(futures, start=1):
-                    # an unchanged partner-day: only the attempt is recorded
-                    if isinstance(future, partner_day.Step):
+                    # an unchanged partner-day or a standing failure: only the attempt is recorded
+                    if isinstance(future, partner_day.Step):  # no task run for these
                         step = partner_day.load(con, future, contracts[future.partner], run_id)
                     else:
                         step = load_task(con, future.result(), run_id)
                     steps.append(step)
-                    logger.info(
+                    log = logger.warning if step.status == "failed" else logger.info
+                    log(
                         "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
                         step.label, step.status, step.rows_read, step.rows_loaded, step.rows_quarantined,
                         step.warnings, f": {step.detail}" if step.detail else "",
@@ -209,8 +182,11 @@ def process_range(
                     if i % 25 == 0 or i == len(futures):
                         logger.info("progress: %d of %d partner-days done", i, len(futures))
                 published = publish_task(con)
-            finally:
-                con.close()
+        finally:
+            # never remove the staging area under a partner-day still being staged
+            for future in futures:
+                if not isinstance(future, partner_day.Step):
+                    future.wait()
     finally:
         shutil.rmtree(area, ignore_errors=True)
     return runner.RunSummary(

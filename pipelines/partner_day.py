@@ -8,11 +8,14 @@ single warehouse writer.
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import json
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipelines import crash, warehouse
+from pipelines import crash, release, warehouse
 from pipelines.contracts import CONTRACT_DIR, Contract
 from pipelines.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
 from pipelines.normalise import listing_day_records, normalise
@@ -52,6 +55,8 @@ class Step:
     notes: tuple[str, ...] = ()  # delivery-level warnings
     work_dir: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    # a refused delivery that came again unchanged: still failed, its ledger row left as it is
+    standing: bool = False
 
     @property
     def label(self) -> str:
@@ -72,6 +77,55 @@ class Step:
         """This step with `stage`'s duration added (and any other fields changed)."""
         seconds = {**self.seconds, stage: round(time.perf_counter() - started, 3)}
         return replace(self, seconds=seconds, **changes)
+
+
+class RunAborted(RuntimeError):
+    """The machine, not the partner's delivery, failed a stage (disk full, out of memory, an
+    I/O error): the run stops, and no partner-day is marked failed for it."""
+
+
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
+_MACHINE_WORDS = ("no space left on device", "disk quota exceeded", "out of memory",
+                  "read-only file system", "input/output error")  # fmt: skip
+
+
+def machine_failure(exc: BaseException) -> bool:
+    """Whether an exception says the machine failed (then the run stops) rather than the data."""
+    if isinstance(exc, MemoryError | RunAborted):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error | OSError) and any(w in text for w in _MACHINE_WORDS)
+
+
+def isolated(stage: str) -> Callable[[Callable[..., Step]], Callable[..., Step]]:
+    """Run a stage so that whatever a partner's files do to it fails only that partner-day,
+    with a reason, never the run; a machine failure stops the run with a clear message."""
+
+    def wrap(fn: Callable[..., Step]) -> Callable[..., Step]:
+        @functools.wraps(fn)
+        def run(step: Step, *args: Any, **kwargs: Any) -> Step:
+            try:
+                return fn(step, *args, **kwargs)
+            except Exception as exc:
+                where = f"{step.label}: {stage}"
+                if machine_failure(exc):
+                    raise RunAborted(f"{where} stopped: {_first_line(exc)}") from exc
+                return step.fail(
+                    f"could not {stage} the delivery: unexpected {type(exc).__name__}: "
+                    f"{_first_line(exc)}",
+                    step.rows_read,
+                )
+
+        return run
+
+    return wrap
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def delivered_bytes(step: Step) -> int:
@@ -99,7 +153,13 @@ def inspect(
         and ledger.content_sha256 == step.content_sha256
         and ledger.contract_sha256 == step.contract_sha256
     ):
-        return step.timed("inspect", started, status="unchanged"), delivery
+        if ledger.status != "failed":
+            return step.timed("inspect", started, status="unchanged"), delivery
+        if ledger.pipeline_version == release():
+            # a refusal stays a failure until a corrected delivery (or a new release) re-judges it
+            failed = step.fail(ledger.detail or "refused (see partner_loads)", ledger.rows_read)
+            return replace(failed, standing=True).timed("inspect", started), delivery
+    crash.point("inspect-done")
     if delivery.refusal:
         return step.timed("inspect", started).fail(delivery.refusal), delivery
     # per run: two overlapping runs staging the same partner-day never share files
@@ -107,6 +167,7 @@ def inspect(
     return step.timed("inspect", started, work_dir=work), delivery
 
 
+@isolated("read")
 def read(
     step: Step, delivery: Delivery, contract: Contract, key: bytes, settings: Settings
 ) -> Step:
@@ -129,6 +190,7 @@ def read(
     )
 
 
+@isolated("transform")
 def transform(step: Step, contract: Contract) -> Step:
     """Canonical records (records.arrow) and one row per listing for the day (day_records.arrow)."""
     if step.status != "pending":
@@ -153,6 +215,7 @@ def transform(step: Step, contract: Contract) -> Step:
             listing_day_records(records.lazy(), contract).collect(),
             step.work_dir / "day_records.arrow",
         )
+    crash.point("transform-done")
     quarantined = records.select(pl.col("quarantine_rule").is_not_null().sum()).item()
     warned = records.select((pl.col("warnings").list.len() > 0).sum()).item()
     return step.timed(
@@ -177,9 +240,8 @@ def _ensure_columns(raw: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
     )
 
 
-def run_validation(
-    step: Step, contract: Contract, volume_history: list[int], docs_dir: Path | None = None
-) -> Step:
+@isolated("validate")
+def run_validation(step: Step, contract: Contract, docs_dir: Path | None = None) -> Step:
     """The partner's Great Expectations suite; fails the day past the quarantine threshold.
 
     With `docs_dir`, a partner-day that is not clean gets its Data Docs page there."""
@@ -200,14 +262,23 @@ def run_validation(
     summary = describe_rule_counts(result.results)
     if summary:
         notes.append(summary)
-    if volume_history and step.rows_read is not None:
-        warning = volume_warning(step.rows_read, volume_history)
-        if warning:
-            notes.append(warning)
     step = step.timed("validate", started, notes=tuple(notes))
+    crash.point("validate-done")
     if not result.gate_passed:
         return step.fail(result.gate_detail, step.rows_read)
     return step
+
+
+def volume_history(
+    con: duckdb.DuckDBPyConnection, partner: str, before: date, n: int = 7
+) -> list[int]:
+    """rows_read of the partner's last `n` loaded days before `before` (for the volume warning)."""
+    rows = con.execute(
+        """SELECT rows_read FROM partner_loads WHERE partner = ? AND export_date < ? AND status = 'loaded'
+           AND rows_read IS NOT NULL ORDER BY export_date DESC LIMIT ?""",
+        [partner, before, n],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def volume_warning(rows_read: int, history: list[int]) -> str | None:
@@ -256,8 +327,30 @@ def outcome_of(step: Step) -> warehouse.PartnerDayOutcome:
 
 
 def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
-    """Write the partner-day into the warehouse in one transaction (or record its failure)."""
+    """Write the partner-day into the warehouse in one transaction (or record its failure);
+    a machine failure (disk full) stops the run with the partner-day left as it was."""
+    try:
+        return _load(con, step, contract, run_id)
+    except Exception as exc:
+        if machine_failure(exc):
+            raise RunAborted(f"{step.label}: load stopped: {_first_line(exc)}") from exc
+        raise
+
+
+def _load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
     at = datetime.now(UTC)
+    if step.standing:
+        warehouse.record_attempt(
+            con,
+            run_id,
+            step.partner,
+            step.export_date,
+            "failed",
+            step.content_sha256,
+            step.detail,
+            at,
+        )
+        return step
     if step.status != "unchanged":
         # another run may have loaded this very content while this one was staging it
         current = warehouse.ledger_entry(con, step.partner, step.export_date)
@@ -265,6 +358,10 @@ def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id:
             step.content_sha256,
             step.contract_sha256,
         ):
+            if current.status == "failed":
+                detail = current.detail or "refused (see partner_loads)"
+                return _load(con, replace(step.fail(detail, current.rows_read), standing=True),
+                             contract, run_id)  # fmt: skip
             step = replace(step, status="unchanged")
     if step.status == "unchanged":
         if step.work_dir is not None:
@@ -274,6 +371,14 @@ def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id:
         )
         return step
     started = time.perf_counter()
+    if step.status != "failed" and step.rows_read is not None:
+        # judged against the partner's loaded days as they stand when this one is loaded, so a
+        # backfill gives the same warnings however it was split into runs or interrupted
+        warning = volume_warning(
+            step.rows_read, volume_history(con, step.partner, step.export_date)
+        )
+        if warning:
+            step = replace(step, notes=(*step.notes, warning))
     outcome = outcome_of(step)
     if step.status == "failed":
         warehouse.save_failure(con, outcome, at)

@@ -263,25 +263,33 @@ def publish(
     if problems:
         raise AuditFailed("; ".join(problems))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.building")
-    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+    # the caller holds the writer lock: any file being built is a killed run's leftover
+    for leftover in target.parent.glob(f".{target.name}.*.building*"):
         leftover.unlink(missing_ok=True)
-    out = duckdb.connect(str(tmp))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.building")
     try:
-        out.execute(PUBLISHED_SQL.read_text(encoding="utf-8"))
-        for name in TABLES:
-            out.register("frame_in", tables[name].to_arrow())
-            cols = ", ".join(f'"{c}"' for c in tables[name].columns)
-            out.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM frame_in")
-            out.unregister("frame_in")
-        out.execute("CHECKPOINT")
-    finally:
-        out.close()
+        out = duckdb.connect(str(tmp))
+        try:
+            out.execute(PUBLISHED_SQL.read_text(encoding="utf-8"))
+            for name in TABLES:
+                out.register("frame_in", tables[name].to_arrow())
+                cols = ", ".join(f'"{c}"' for c in tables[name].columns)
+                out.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM frame_in")
+                out.unregister("frame_in")
+            out.execute("CHECKPOINT")
+        finally:
+            out.close()
+    except BaseException:
+        for partial in (tmp, tmp.with_name(tmp.name + ".wal")):
+            partial.unlink(missing_ok=True)  # a full disk: the live file stays as it was
+        raise
     _reaudit_file(tmp, tables)
+    crash.point("publish-built")
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     crash.point("publish-before-swap")
     os.replace(tmp, target)
+    crash.point("publish-swapped")
     _fsync_dir(target.parent)
     return PublishSummary(reference_day(con), {k: v.height for k, v in tables.items()}, target)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from pipelines import crash, data_docs, partner_day, publish, resolve, warehouse
 from pipelines.contracts import Contract, load_contracts
 from pipelines.landing import PartnerDay, scan
 from pipelines.settings import Settings
+from pipelines.writer_lock import writer_lock
 
 
 @dataclass(frozen=True)
@@ -47,29 +49,20 @@ def delivered_days(landing: Path, contracts: dict[str, Contract]) -> dict[str, s
     return out
 
 
-def volume_history(
-    con: duckdb.DuckDBPyConnection, partner: str, before: date, n: int = 7
-) -> list[int]:
-    """rows_read of the partner's last `n` loaded days before `before` (for the volume warning)."""
-    rows = con.execute(
-        """SELECT rows_read FROM partner_loads WHERE partner = ? AND export_date < ? AND status = 'loaded'
-           AND rows_read IS NOT NULL ORDER BY export_date DESC LIMIT ?""",
-        [partner, before, n],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def open_warehouse(
-    settings: Settings, on_wait: Callable[[str], None] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """The warehouse, for writing (waiting for another writer to finish), its key checked."""
-    con = warehouse.open_writer(settings.warehouse, on_wait=on_wait)
-    try:
-        warehouse.check_key(con, settings.key_check())
-    except BaseException:
-        con.close()
-        raise
-    return con
+@contextmanager
+def warehouse_writer(
+    settings: Settings, run_id: str, on_wait: Callable[[str], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, for writing, under the writer lock (waiting while another run holds it),
+    its key checked; closed and the lock released on leaving."""
+    with writer_lock(settings.warehouse, run_id, settings.writer_wait_seconds, on_wait):
+        crash.point("writer-lock-held")
+        con = warehouse.open_writer(settings.warehouse, on_wait=on_wait)
+        try:
+            warehouse.check_key(con, settings.key_check())
+            yield con
+        finally:
+            con.close()
 
 
 def publish_if_needed(
@@ -99,6 +92,7 @@ def publish_if_needed(
     )
     crash.point("after-publish")
     data_docs.write_index(con, settings.gx_dir / "data_docs")
+    crash.point("docs-written")
     warehouse.mark_published(con, version)
     return stats, summary
 
@@ -129,27 +123,21 @@ def run_plain(
     run_id = uuid.uuid4().hex
     days = scan(settings.landing, contracts, start, end, partners)
     area = staging_area(settings, run_id)
-    con = open_warehouse(settings)
     steps = []
     try:
-        for day in days:
-            if not day.delivered:
-                continue
-            contract = contracts[day.partner]
-            ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
-            step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
-            step = partner_day.read(step, delivery, contract, key, settings)
-            step = partner_day.transform(step, contract)
-            step = partner_day.run_validation(
-                step,
-                contract,
-                volume_history(con, day.partner, day.export_date),
-                settings.gx_dir / "data_docs",
-            )
-            steps.append(partner_day.load(con, step, contract, run_id))
-        stats, summary = publish_if_needed(con, settings, contracts)
+        with warehouse_writer(settings, run_id) as con:
+            for day in days:
+                if not day.delivered:
+                    continue
+                contract = contracts[day.partner]
+                ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
+                step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
+                step = partner_day.read(step, delivery, contract, key, settings)
+                step = partner_day.transform(step, contract)
+                step = partner_day.run_validation(step, contract, settings.gx_dir / "data_docs")
+                steps.append(partner_day.load(con, step, contract, run_id))
+            stats, summary = publish_if_needed(con, settings, contracts)
     finally:
-        con.close()
         shutil.rmtree(area, ignore_errors=True)
     return RunSummary(
         run_id, tuple(steps), tuple(d for d in days if not d.delivered), summary, stats

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     workers: int = Field(
         2, ge=1, description="threads, or local Dask worker processes, staging partner-days"
     )
+    writer_wait_seconds: float = Field(
+        6 * 3600,
+        ge=0,
+        description="how long a run waits for another run's writer lock on the warehouse",
+    )
     large_day_bytes: int = Field(
         32 << 20,
         ge=0,

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import crash
+from pipelines import crash, release
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schemas" / "warehouse.sql"
 MEMORY_LIMIT = (
@@ -112,6 +112,9 @@ class LedgerEntry:
     content_sha256: str | None
     contract_sha256: str | None
     files: tuple[dict[str, object], ...] = ()  # as `DeliveredFile.stamp` gives them
+    rows_read: int | None = None
+    detail: str | None = None
+    pipeline_version: str | None = None  # the release that judged it
 
     def known_files(self) -> dict[str, dict[str, object]]:
         return {str(f.get("name")): f for f in self.files}
@@ -121,17 +124,19 @@ def ledger_entry(
     con: duckdb.DuckDBPyConnection, partner: str, export_date: date
 ) -> LedgerEntry | None:
     rows = con.execute(
-        "SELECT status, content_sha256, contract_sha256, files FROM partner_loads WHERE partner = ? AND export_date = ?",
+        """SELECT status, content_sha256, contract_sha256, files, rows_read, detail, pipeline_version
+           FROM partner_loads WHERE partner = ? AND export_date = ?""",
         [partner, export_date],
     ).fetchall()
     if not rows:
         return None
-    status, content, contract, files = rows[0]
+    status, content, contract, files, rows_read, detail, version = rows[0]
     try:
         parsed = json.loads(files) if files else []
     except ValueError:
         parsed = []
-    return LedgerEntry(status, content, contract, tuple(f for f in parsed if isinstance(f, dict)))
+    return LedgerEntry(status, content, contract, tuple(f for f in parsed if isinstance(f, dict)),
+                       rows_read, detail, version)  # fmt: skip
 
 
 def check_key(con: duckdb.DuckDBPyConnection, key_check: str) -> None:
@@ -171,11 +176,11 @@ def _upsert_ledger(
         [outcome.partner, outcome.export_date],
     )
     con.execute(
-        "INSERT INTO partner_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO partner_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.partner, outcome.export_date, outcome.status, outcome.rows_read, outcome.rows_loaded,
             outcome.rows_quarantined, outcome.warnings, outcome.content_sha256, outcome.contract_sha256,
-            at, outcome.detail, outcome.files,
+            at, outcome.detail, outcome.files, release(),
         ],
     )  # fmt: skip
 

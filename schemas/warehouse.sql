@@ -19,8 +19,10 @@ CREATE TABLE IF NOT EXISTS partner_loads (
     contract_sha256 VARCHAR,            -- the contract it was judged by
     loaded_at TIMESTAMPTZ NOT NULL,
     detail VARCHAR,                     -- why it failed, and delivery-level warnings, in words
-    files JSON                          -- [{name, sha256, size, inode, mtime_ns, ctime_ns, rows}]
+    files JSON,                         -- [{name, sha256, size, inode, mtime_ns, ctime_ns, rows}]
+    pipeline_version VARCHAR            -- the release that judged it (a new one re-judges a failure)
 );
+ALTER TABLE partner_loads ADD COLUMN IF NOT EXISTS pipeline_version VARCHAR;
 
 -- Every attempt, for the audit trail (partner_loads keeps only the current content's outcome).
 CREATE TABLE IF NOT EXISTS load_attempts (

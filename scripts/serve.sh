@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make serve`: a Prefect server on 127.0.0.1 (unless PREFECT_API_URL points at an existing one),
-# the process work pool, the writer concurrency limit, the deployments of prefect.yaml, and a
+# the process work pool, the deployments of prefect.yaml, and a
 # worker in the foreground. Ctrl-C stops the worker and the server this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +23,6 @@ done
 python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/health', timeout=5)" "$PREFECT_API_URL"
 echo "Prefect API at $PREFECT_API_URL"
 prefect work-pool inspect umkm-process > /dev/null 2>&1 || prefect work-pool create umkm-process --type process
-prefect global-concurrency-limit inspect umkm-warehouse-writer > /dev/null 2>&1 \
-  || prefect global-concurrency-limit create umkm-warehouse-writer --limit 1
 prefect --no-prompt deploy --all
 echo "Deployed: umkm-nightly/nightly (cron 0 2 * * * Asia/Jakarta) and umkm-backfill/backfill."
 exec prefect worker start --pool umkm-process --type process

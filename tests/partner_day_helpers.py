@@ -22,7 +22,7 @@ def stage(settings: Settings, partner: str, day: date | str) -> partner_day.Step
     step, delivery = partner_day.inspect(pd, contract, settings, None)
     step = partner_day.read(step, delivery, contract, settings.key_bytes(), settings)
     step = partner_day.transform(step, contract)
-    return partner_day.run_validation(step, contract, [])
+    return partner_day.run_validation(step, contract)
 
 
 def records(step: partner_day.Step) -> pl.DataFrame:

@@ -4,42 +4,22 @@ process worker run it, and find the flow run completed and the published file ch
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from pipelines.generate import generate
+from tests.processes import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DAY = date(2024, 1, 22)
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {server.returncode}")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError("prefect server did not become healthy")
 
 
 def prefect(*args: str, env: dict[str, str]) -> str:
@@ -83,9 +63,6 @@ def test_nightly_deployment_runs_on_a_worker_and_publishes(tmp_path: Path) -> No
     try:
         wait_healthy(api, server)
         prefect("work-pool", "create", "umkm-process", "--type", "process", env=env)
-        prefect(
-            "global-concurrency-limit", "create", "umkm-warehouse-writer", "--limit", "1", env=env
-        )
         prefect("--no-prompt", "deploy", "--all", env=env)
         out = prefect(
             "deployment",
