@@ -85,13 +85,17 @@ def _run_flow(kind: str, **params: object) -> int:
             "UMKM_PII_KEY is not set: the pipeline refuses to read personal data without a "
             "pseudonymisation key (set it, or the Prefect Secret block umkm-pii-key on your server)"
         )
-    from flows import runs
+    from flows.server import api_for_this_run
 
     started = time.perf_counter()
     try:
-        result = (runs.nightly if kind == "run" else runs.backfill)(**params)
-    except runs.PartnerDaysFailed as failed:
-        result = failed.result
+        with api_for_this_run():  # before Prefect is imported: it reads its settings then
+            from flows import runs
+
+            try:
+                result = (runs.nightly if kind == "run" else runs.backfill)(**params)
+            except runs.PartnerDaysFailed as failed:
+                result = failed.result
     except (KeyMissing, ValueError, PermissionError) as exc:
         raise UsageError(str(exc)) from None
     except (RunAborted, WarehouseBusy) as exc:

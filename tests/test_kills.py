@@ -132,7 +132,27 @@ def test_three_kills_in_a_row_with_the_temporary_server_then_a_run_completes(
     for nth in ("#2", "#2", "#1"):
         killed = umkm(*RANGE, env=umkm_env(settings, TEST_KEY, **home, UMKM_CRASH_AT=f"writer-lock-held{nth}"), timeout=RECOVERY_SECONDS)  # fmt: skip
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        assert no_process_uses(home["PREFECT_HOME"]), "the killed run's temporary server lives on"
     assert_recovered(settings, want, umkm_env(settings, TEST_KEY, **home), "three kills")
+
+
+def no_process_uses(prefect_home: str, within: float = 20) -> bool:
+    """Whether, within a few seconds, no process runs with this Prefect home (a temporary server
+    outliving its killed run would hold the home's database)."""
+    deadline = time.monotonic() + within
+    wanted = f"PREFECT_HOME={prefect_home}".encode()
+    while time.monotonic() < deadline:
+        users = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and wanted in (proc / "environ").read_bytes().split(b"\0"):
+                    users.append(proc.name)
+            except OSError:
+                continue
+        if not users:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def wait_for_holder(settings: Settings, run: subprocess.Popen[str], timeout: float = 120) -> dict[str, object]:  # fmt: skip
