@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines import resolve, warehouse
+from pipelines.warehouse import resolve
+from pipelines.warehouse import store as warehouse
 
 PARTNERS = ["belanjaku", "kedaiantar", "lapakdesa", "pasarnusa", "tokoraya"]
 

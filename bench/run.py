@@ -46,7 +46,7 @@ def machine() -> dict[str, object]:
 def generate_landing(
     landing: Path, listings: int, delta_records: int, seed: int
 ) -> dict[str, object]:
-    from pipelines.generate import formats, generate
+    from pipelines.synthetic import formats, generate
 
     merchants = round(listings / LISTINGS_PER_BUSINESS)
     # re-send enough listings as changed on the delta day to reach the delta size asked for (the

@@ -100,7 +100,7 @@ def flow(start: date, end: date, partners: list[str] | None) -> dict[str, object
 
 
 def plain(start: date, end: date, partners: list[str] | None) -> dict[str, object]:
-    from pipelines.runner import run_plain
+    from pipelines.run.core import run_plain
     from pipelines.settings import Settings
 
     started = time.perf_counter()

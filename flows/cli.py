@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_flow(kind: str, **params: object) -> int:
-    from pipelines.partner_day import RunAborted
+    from pipelines.run.lock import WarehouseBusy
+    from pipelines.run.partner_day import RunAborted
     from pipelines.settings import KeyMissing, Settings
-    from pipelines.writer_lock import WarehouseBusy
 
     if Settings().pii_key is None and not os.environ.get("PREFECT_API_URL"):
         # no key in the environment and no server that could hold the Secret block: say so now
@@ -109,7 +109,7 @@ def _run_flow(kind: str, **params: object) -> int:
     )
     for line in result["failures"]:
         print(f"  failed: {line}")
-    from pipelines.summary import national_line
+    from pipelines.reporting.summary import national_line
 
     print(national_line(Settings().publish) or "nothing published yet")
     return int(result["exit_status"])
@@ -126,7 +126,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from pipelines.generate import generate
+    from pipelines.synthetic import generate
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
@@ -169,24 +169,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"umkm demo: generating {DEMO_MERCHANTS:,} businesses' exports, {DEMO_START} to {DEMO_END}, in {landing}"
         )
-        from pipelines.generate import generate
+        from pipelines.synthetic import generate
 
         generate(landing, DEMO_START, DEMO_END, merchants=DEMO_MERCHANTS, seed=2024, faults=False)
     status = _run_flow("backfill", start=DEMO_START, end=DEMO_END, partners=None)
-    from flows.report import write_report
+    from pipelines.reporting.report import write_report
 
     write_report(None)  # the chart of national progress against the target trajectory
     return status
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from flows.status import show
+    from pipelines.reporting.status import show
 
     return show()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from flows.report import write_report
+    from pipelines.reporting.report import write_report
 
     return write_report(args.out)
 

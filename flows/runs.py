@@ -21,10 +21,13 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from pipelines import gate, partner_day, runner, summary, warehouse  # noqa: E402
 from pipelines.contracts import load_contracts  # noqa: E402
-from pipelines.landing import Delivery, PartnerDay, scan  # noqa: E402
+from pipelines.intake.landing import Delivery, PartnerDay, scan  # noqa: E402
+from pipelines.reporting import summary  # noqa: E402
+from pipelines.run import core as runner  # noqa: E402
+from pipelines.run import gate, partner_day  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
+from pipelines.warehouse import store as warehouse  # noqa: E402
 
 JAKARTA = timezone(timedelta(hours=7))
 

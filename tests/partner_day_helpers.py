@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import partner_day
 from pipelines.contracts import load_contracts
-from pipelines.landing import PartnerDay
+from pipelines.intake.landing import PartnerDay
+from pipelines.run import partner_day
 from pipelines.settings import Settings
 
 

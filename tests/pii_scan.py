@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.generate.world import World
+from pipelines.synthetic.world import World
 
 _JOIN_DIGITS = re.compile(r"(?<=\d)[ .\-()]+(?=\d)")
 _RUN = re.compile(r"(?<![0-9A-Za-z])\d{9,}(?![0-9A-Za-z])")

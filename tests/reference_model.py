@@ -3,7 +3,7 @@
 Plain Python only (dicts, sets, loops, `fractions` for the target): no DuckDB, no Polars, and
 nothing imported from `pipelines`, so that it is an independent second reading of the contract.
 It computes every published table from the partner-days loaded so far, given as their canonical
-records (the columns of `pipelines.normalise.CANONICAL_COLUMNS`, one dict per record).
+records (the columns of `pipelines.quality.normalise.CANONICAL_COLUMNS`, one dict per record).
 
 Each rule is preceded by the sentence of metrics.md (or partners.md) it transcribes. Where the
 contract is ambiguous, the reading chosen here is written down as `READING:`.

@@ -23,11 +23,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines import publish
 from pipelines.contracts import load_contracts
-from pipelines.identifiers import hmac_hex
-from pipelines.landing import delivered_range
-from pipelines.runner import run_plain
+from pipelines.intake.landing import delivered_range
+from pipelines.publish import build as publish
+from pipelines.quality.identifiers import hmac_hex
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from tests.conftest import TEST_KEY
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.runner import run_plain
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from tests import builders as b
 from tests.conftest import TEST_KEY
@@ -74,7 +74,7 @@ def subprocess_env(s: Settings, crash_at: str | None = None) -> dict[str, str]:
 
 def plain_run(s: Settings, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.runner", START.isoformat(), END.isoformat()],
+        [sys.executable, "-m", "pipelines.run.core", START.isoformat(), END.isoformat()],
         env=subprocess_env(s, crash_at), capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
 
@@ -148,7 +148,7 @@ def test_kill_at_random_moments_then_rerun_equals_a_clean_run(clean, tmp_path: P
     for i in range(3):
         s = settings_in(tmp_path / f"r{i}", landing_dir)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.runner", START.isoformat(), END.isoformat()],
+            [sys.executable, "-m", "pipelines.run.core", START.isoformat(), END.isoformat()],
             env=subprocess_env(s), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
         )  # fmt: skip
         time.sleep(rng.uniform(3.0, 16.0))
@@ -207,9 +207,9 @@ def test_two_runs_at_once_take_turns_at_the_warehouse(tmp_path: Path) -> None:
     """It lets an overlapping second run wait for the warehouse instead of failing, with the same result."""
     landing(tmp_path / "landing")
     s = settings_in(tmp_path, tmp_path / "landing")
-    first = subprocess.Popen([sys.executable, "-m", "pipelines.runner", "2024-01-01", "2024-01-03"],
+    first = subprocess.Popen([sys.executable, "-m", "pipelines.run.core", "2024-01-01", "2024-01-03"],
                              env=subprocess_env(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
-    second = subprocess.Popen([sys.executable, "-m", "pipelines.runner", "2024-01-02", "2024-01-03"],
+    second = subprocess.Popen([sys.executable, "-m", "pipelines.run.core", "2024-01-02", "2024-01-03"],
                               env=subprocess_env(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     _, err1 = first.communicate(timeout=600)
     _, err2 = second.communicate(timeout=600)

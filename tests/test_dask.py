@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import generate
-from pipelines.runner import run_plain
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
+from pipelines.synthetic import generate
 from tests.test_runs import published
 
 START, END = date(2024, 1, 28), date(2024, 2, 1)

@@ -7,7 +7,7 @@ from datetime import date
 
 import duckdb
 
-from pipelines.runner import run_plain
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from tests import builders as b
 from tests.test_runs import NIKS, row

@@ -8,9 +8,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipelines.generate import generate
-from pipelines.runner import run_plain
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
+from pipelines.synthetic import generate
 
 START, END = date(2024, 1, 1), date(2024, 3, 10)  # seventy days: every fault kind appears
 

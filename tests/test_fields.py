@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipelines.fields import (
+from pipelines.quality.fields import (
     MONTHS,
     kbli_category,
     parse_dmy_dash_or_excel,

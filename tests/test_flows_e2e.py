@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.generate import generate
-from pipelines.runner import run_plain
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
+from pipelines.synthetic import generate
 from tests import builders as b
 from tests.test_runs import published
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pipelines.gate import StagingGate
+from pipelines.run.gate import StagingGate
 
 
 def run_all(gate: StagingGate, kinds: list[bool]) -> list[tuple[int, bool]]:

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import reference
-from pipelines.generate import generate, schedule
-from pipelines.generate.faults import KIND_NAMES
+from pipelines.synthetic import generate, schedule
+from pipelines.synthetic.faults import KIND_NAMES
 
 CLEAN = {"start": date(2024, 1, 22), "end": date(2024, 3, 4), "merchants": 600, "seed": 7}
 FAULTY = {"start": date(2024, 1, 1), "end": date(2024, 3, 10), "merchants": 600, "seed": 11}

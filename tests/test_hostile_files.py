@@ -21,8 +21,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import landing, publish, staging
-from pipelines.runner import run_plain
+from pipelines.intake import landing, staging
+from pipelines.publish import build as publish
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from tests import builders as b
 from tests.conftest import TEST_KEY
@@ -123,8 +124,8 @@ import json, sys
 from datetime import date
 from pathlib import Path
 from pipelines.contracts import load_contracts
-from pipelines.landing import DeliveryRefused, PartnerDay, inspect_delivery
-from pipelines.staging import read_partner_day
+from pipelines.intake.landing import DeliveryRefused, PartnerDay, inspect_delivery
+from pipelines.intake.staging import read_partner_day
 
 
 def kib(field):
@@ -439,7 +440,7 @@ def test_the_guarded_workbook_still_loads(tmp_path: Path) -> None:
 def test_a_file_swapped_for_a_link_after_inspection_is_not_read(tmp_path: Path) -> None:
     """It refuses to read a file that became a link (or another file) between inspect and read."""
     from pipelines.contracts import load_contracts
-    from pipelines.landing import DeliveryRefused, PartnerDay, inspect_delivery
+    from pipelines.intake.landing import DeliveryRefused, PartnerDay, inspect_delivery
 
     path = b.pasarnusa(tmp_path / "landing", D, [pn_row("PN1")])
     contract = load_contracts()["pasarnusa"]

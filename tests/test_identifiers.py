@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.identifiers import (
+from pipelines.quality.identifiers import (
     hmac_hex,
     nib_problem,
     nik_problem,

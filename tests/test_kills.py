@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import generate
-from pipelines.runner import run_plain
+from pipelines.run.core import run_plain
+from pipelines.run.lock import holder, lock_path
 from pipelines.settings import Settings
-from pipelines.writer_lock import holder, lock_path
+from pipelines.synthetic import generate
 from tests.conftest import TEST_KEY
 from tests.processes import prefect_server, start_umkm, umkm, umkm_env
 from tests.test_crash_safety import no_duplicates

@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 
 from pipelines.contracts import load_contracts
-from pipelines.normalise import CANONICAL_COLUMNS, listing_day_records, normalise
+from pipelines.quality.normalise import CANONICAL_COLUMNS, listing_day_records, normalise
 
 EXPORT = date(2024, 1, 10)
 PS = "a" * 64  # a pseudonym stands in for a valid NIK or phone

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import generate
+from pipelines.synthetic import generate
 from tests.pii_scan import needles_from_landing, scan
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from datetime import date
 
 import polars as pl
 
-from pipelines.identifiers import hmac_hex
+from pipelines.quality.identifiers import hmac_hex
 from tests import builders as b
 from tests.conftest import TEST_KEY
 from tests.partner_day_helpers import records, stage

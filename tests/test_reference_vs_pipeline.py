@@ -22,9 +22,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from pipelines import publish, resolve, targets, warehouse
+from pipelines import targets
 from pipelines.contracts import load_contracts
-from pipelines.normalise import CANONICAL_COLUMNS, listing_day_records
+from pipelines.publish import build as publish
+from pipelines.quality.normalise import CANONICAL_COLUMNS, listing_day_records
+from pipelines.warehouse import resolve
+from pipelines.warehouse import store as warehouse
 from tests import strategies as gen
 from tests.reference_model import (
     TABLE_COLUMNS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.regions import resolve_codes, resolve_names
+from pipelines.quality.regions import resolve_codes, resolve_names
 
 
 def _names(province: str | None, regency: str | None) -> tuple[str | None, str | None]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows import report, status
 from pipelines.reference import PROGRAMME_START
+from pipelines.reporting import report, status
 from pipelines.targets import trajectory
 from tests.test_status import LAST, LATEST_ONBOARDED, PARTNERS, build_published
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import landing
-from pipelines.runner import run_plain
+from pipelines.intake import landing
+from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from tests import builders as b
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import generate
+from pipelines.synthetic import generate
 from tests.processes import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent

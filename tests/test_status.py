@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import status
-from pipelines.publish import PUBLISHED_SQL
+from pipelines.publish.build import PUBLISHED_SQL
+from pipelines.reporting import status
 from pipelines.targets import trajectory_frame
 
 FIRST, LAST = date(2020, 5, 14), date(2020, 6, 30)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.runner import RunSummary
-from pipelines.summary import markdown
+from pipelines.reporting.summary import markdown
+from pipelines.run.core import RunSummary
 
 
 def test_a_relative_data_docs_folder_is_linked_by_its_absolute_file_uri(

@@ -4,7 +4,7 @@ Each reader returns every record of the file: parsed records with their values, 
 structurally malformed records (wrong field count, unterminated quote, invalid JSON) with
 `_malformed` set, so that nothing read is lost. `_row` is the record's number in the file
 (1-based, header excluded; for Excel, the spreadsheet row number). Personal columns are still
-raw here: `pipelines.staging.read_partner_day` pseudonymises them before anything leaves.
+raw here: `pipelines.intake.staging.read_partner_day` pseudonymises them before anything leaves.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import polars as pl
 
 from pipelines import scratch
 from pipelines.contracts import Contract
-from pipelines.landing import DeliveredFile, DeliveryRefused, open_regular
+from pipelines.intake.landing import DeliveredFile, DeliveryRefused, open_regular
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = codecs.BOM_UTF8

@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from pipelines.generate.world import (
+from pipelines.synthetic.world import (
     BELANJAKU,
     LAPAKDESA,
     PASARNUSA,

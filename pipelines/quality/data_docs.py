@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.validate import OFFLINE_CSS
+from pipelines.quality.validate import OFFLINE_CSS
 
 
 def write_index(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import Contract
-from pipelines.runner import RunSummary
+from pipelines.run.core import RunSummary
 
 
 def _query(published: Path, sql: str) -> list[tuple[object, ...]]:

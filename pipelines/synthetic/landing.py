@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from pipelines.generate import faults as F
-from pipelines.generate import formats as fmt
-from pipelines.generate.world import (
+from pipelines.synthetic import faults as F
+from pipelines.synthetic import formats as fmt
+from pipelines.synthetic.world import (
     CHUNK_SIZE,
     EKATALOG,
     MARKETPLACES,
@@ -27,7 +27,7 @@ from pipelines.generate.world import (
     Chunk,
     World,
 )
-from pipelines.generate.writers import (
+from pipelines.synthetic.writers import (
     PART_ROWS,
     CsvSink,
     JsonlPartsSink,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.identifiers import clean_text
+from pipelines.quality.identifiers import clean_text
 
 JAKARTA_OFFSET_MINUTES = 7 * 60  # Asia/Jakarta is UTC+7 with no daylight saving since 1964
 

@@ -11,10 +11,16 @@ from datetime import date
 import polars as pl
 
 from pipelines.contracts import Contract
-from pipelines.fields import DATE_PARSERS, kbli_category, map_values, parse_count, parse_rupiah
-from pipelines.identifiers import ABSENT, clean_text, nib_problem
+from pipelines.quality.fields import (
+    DATE_PARSERS,
+    kbli_category,
+    map_values,
+    parse_count,
+    parse_rupiah,
+)
+from pipelines.quality.identifiers import ABSENT, clean_text, nib_problem
+from pipelines.quality.regions import resolve_codes, resolve_names
 from pipelines.reference import EARLIEST_JOINED
-from pipelines.regions import resolve_codes, resolve_names
 
 CANONICAL_COLUMNS = [
     "partner", "export_date", "file", "file_index", "row_number", "listing_key", "record_key",

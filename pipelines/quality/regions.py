@@ -12,7 +12,7 @@ from functools import cache
 import polars as pl
 
 from pipelines import reference
-from pipelines.identifiers import clean_text
+from pipelines.quality.identifiers import clean_text
 
 
 def _squash(expr: pl.Expr) -> pl.Expr:

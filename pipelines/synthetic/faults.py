@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from pipelines.generate.world import EKATALOG, PARTNERS
+from pipelines.synthetic.world import EKATALOG, PARTNERS
 
 MIN_ROWS = 5  # a day carrying faults has at least this many records (small: no volume spike)
 NEED_ROWS = {"mostly_quarantined", "wrong_encoding", "volume_spike"}

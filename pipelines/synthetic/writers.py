@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xlsxwriter
 
-from pipelines.generate.formats import LAPAKDESA_COLUMNS, MONTHS_FULL
+from pipelines.synthetic.formats import LAPAKDESA_COLUMNS, MONTHS_FULL
 
 GZIP_LEVEL = 1  # fast: exports of tens of millions of rows are CPU-bound on compression
 PART_ROWS = 250_000  # belanjaku starts a new part after this many lines

@@ -17,11 +17,16 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import crash, data_docs, partner_day, publish, resolve, warehouse
+from pipelines import crash
 from pipelines.contracts import Contract, load_contracts
-from pipelines.landing import PartnerDay, scan
+from pipelines.intake.landing import PartnerDay, scan
+from pipelines.publish import build as publish
+from pipelines.quality import data_docs
+from pipelines.run import partner_day
+from pipelines.run.lock import writer_lock
 from pipelines.settings import Settings
-from pipelines.writer_lock import writer_lock
+from pipelines.warehouse import resolve
+from pipelines.warehouse import store as warehouse
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ def run_plain(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.runner START END [PARTNER ...]`: a run without Prefect, settings from
+    """`python -m pipelines.run.core START END [PARTNER ...]`: a run without Prefect, settings from
     the environment (used by the benchmark and the crash tests)."""
     import sys
 

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.status import (
+from pipelines import reference
+from pipelines.reference import PROGRAMME_START
+from pipelines.reporting.status import (
     NotPublished,
     Published,
     freshness_state,
@@ -29,8 +31,6 @@ from flows.status import (
     publish_path,
     read_published,
 )
-from pipelines import reference
-from pipelines.reference import PROGRAMME_START
 from pipelines.targets import targets_in_force
 
 DEFAULT_NAME = "umkm_progress.png"

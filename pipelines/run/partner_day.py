@@ -24,13 +24,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipelines import crash, release, warehouse
+from pipelines import crash, release
 from pipelines.contracts import CONTRACT_DIR, Contract
-from pipelines.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
-from pipelines.normalise import listing_day_records, normalise
+from pipelines.intake.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
+from pipelines.intake.staging import read_partner_day, write_frame
+from pipelines.quality.normalise import listing_day_records, normalise
+from pipelines.quality.validate import data_docs_page, validate, warm_up
 from pipelines.settings import Settings
-from pipelines.staging import read_partner_day, write_frame
-from pipelines.validate import data_docs_page, validate, warm_up
+from pipelines.warehouse import store as warehouse
 
 
 def contract_sha256(contract: Contract) -> str:

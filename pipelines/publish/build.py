@@ -18,11 +18,11 @@ import polars as pl
 
 from pipelines import crash, reference
 from pipelines.contracts import Contract
-from pipelines.landing import scheduled_days
+from pipelines.intake.landing import scheduled_days
 from pipelines.reference import PROGRAMME_START
 from pipelines.targets import trajectory_frame
 
-PUBLISHED_SQL = Path(__file__).resolve().parent.parent / "schemas" / "published.sql"
+PUBLISHED_SQL = Path(__file__).resolve().parents[2] / "schemas" / "published.sql"
 TABLES = [
     "national_progress", "progress_by_province", "progress_by_partner", "progress_by_scale",
     "progress_by_sector", "ekatalog_progress", "partner_loads", "partner_freshness",

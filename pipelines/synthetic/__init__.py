@@ -4,7 +4,7 @@
 shared/partners.md. Plain functions only: this package never imports Prefect.
 """
 
-from pipelines.generate.landing import GenerateSummary, generate, schedule
-from pipelines.generate.world import MARKETPLACES, PARTNERS
+from pipelines.synthetic.landing import GenerateSummary, generate, schedule
+from pipelines.synthetic.world import MARKETPLACES, PARTNERS
 
 __all__ = ["MARKETPLACES", "PARTNERS", "GenerateSummary", "generate", "schedule"]

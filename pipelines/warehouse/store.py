@@ -19,7 +19,7 @@ import polars as pl
 
 from pipelines import crash, release
 
-SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schemas" / "warehouse.sql"
+SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schemas" / "warehouse.sql"
 MEMORY_LIMIT = (
     "4GB"  # DuckDB's own buffers; the process adds Arrow/Polars frames of one partner-day
 )

@@ -12,15 +12,15 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.contracts import Contract
-from pipelines.identifiers import (
+from pipelines.intake.landing import Delivery, DeliveryRefused
+from pipelines.intake.readers import read_file
+from pipelines.quality.identifiers import (
     clean_text,
     nik_problem,
     normalise_phone,
     phone_verdict,
     pseudonymise,
 )
-from pipelines.landing import Delivery, DeliveryRefused
-from pipelines.readers import read_file
 
 
 @dataclass(frozen=True)

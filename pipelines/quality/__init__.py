@@ -1,0 +1,1 @@
+"""Quality: identifier, field and region rules, canonical records, Great Expectations suites, Data Docs."""

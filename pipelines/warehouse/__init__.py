@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: schema, ledger, one-transaction loads, listings and identity resolution."""
