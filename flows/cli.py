@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_flow(kind: str, **params: object) -> int:
     from pipelines.run.lock import WarehouseBusy
-    from pipelines.run.partner_day import RunAborted
+    from pipelines.run.stage import RunAborted
     from pipelines.settings import KeyMissing, Settings
 
     if Settings().pii_key is None and not os.environ.get("PREFECT_API_URL"):

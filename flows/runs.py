@@ -1,16 +1,19 @@
 """Prefect flows: the nightly run (one export date) and backfills (a date range).
 
-Tasks are thin wrappers around pipelines/ functions. Partner-days are staged (inspect, read,
-transform, validate) concurrently by the task runner; the loads then run one at a time, in
-date order, in the flow's own process, which is the warehouse's single writer. Nothing
-personal is a task parameter or result: steps hand over paths and counts.
+The run itself is pipelines/run/core.py: it plans the run and executes it through the
+orchestrator below, which makes each partner-day's staging a Prefect task (on the flow's task
+runner: threads, or a Dask cluster) and each load a task in the flow's own process, the
+warehouse's single writer. Settings are read once, in the flow, and reach tasks as parameters.
+Nothing personal is a task parameter or result: steps carry counts, hashes and table names;
+the pseudonymisation key travels masked.
 """
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+
+import duckdb
 
 from flows import env
 
@@ -21,21 +24,20 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from pipelines.contracts import load_contracts  # noqa: E402
-from pipelines.intake.landing import Delivery, PartnerDay, scan  # noqa: E402
+from pipelines.contracts import Contract, load_contracts  # noqa: E402
 from pipelines.reporting import summary  # noqa: E402
-from pipelines.run import core as runner  # noqa: E402
-from pipelines.run import gate, partner_day  # noqa: E402
+from pipelines.run import core  # noqa: E402
+from pipelines.run.step import Step  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
-from pipelines.warehouse import store as warehouse  # noqa: E402
 
 JAKARTA = timezone(timedelta(hours=7))
+TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 def task_runner() -> Any:
     """Threads of the flow process by default; a Dask cluster (local processes, or the one at
-    UMKM_DASK_ADDRESS) with UMKM_TASK_RUNNER=dask. Stages hand over files, so they run anywhere
-    the staging folder is shared; the single warehouse writer stays in the flow process."""
+    UMKM_DASK_ADDRESS) with UMKM_TASK_RUNNER=dask. A stage on another process hands over a
+    DuckDB file in the staging area; the single warehouse writer stays in the flow process."""
     settings = Settings()
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
@@ -50,9 +52,6 @@ def task_runner() -> Any:
             }
         )
     return ThreadPoolTaskRunner(max_workers=settings.workers)
-
-
-TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 def yesterday_in_jakarta() -> date:
@@ -73,128 +72,65 @@ def pii_key(settings: Settings) -> bytes:
     return settings.key_bytes()
 
 
-@task(name="read", task_run_name="read {day.partner} {day.export_date}", **TASK_OPTIONS)
-def read_task(
-    day: PartnerDay,
-    ledger: warehouse.LedgerEntry | None,
-    run_id: str,
-    inspected: tuple[partner_day.Step, Delivery] | None = None,
-) -> partner_day.Step:
-    """Inspect the delivery (hashes, manifest, sizes; `unchanged` stops here), unless the flow
-    already did (`inspected`), then read it."""
-    settings = Settings()
-    contract = load_contracts()[day.partner]
-    step, delivery = inspected or partner_day.inspect(day, contract, settings, ledger, run_id)
-    if step.status != "pending":
-        return step
-    with gate.GATE.hold(large(step)):
-        return partner_day.read(step, delivery, contract, pii_key(settings), settings)
-
-
-def large(step: partner_day.Step) -> bool:
-    """Whether this partner-day stages alone (see pipelines/gate.py)."""
-    return partner_day.delivered_bytes(step) > Settings().large_day_bytes
-
-
-@task(name="transform", task_run_name="transform {step.partner} {step.export_date}", **TASK_OPTIONS)
-def transform_task(step: partner_day.Step) -> partner_day.Step:
-    with gate.GATE.hold(large(step)):
-        return partner_day.transform(step, load_contracts()[step.partner])
-
-
-@task(name="validate", task_run_name="validate {step.partner} {step.export_date}", **TASK_OPTIONS)
-def validate_task(step: partner_day.Step) -> partner_day.Step:
-    with gate.GATE.hold(large(step)):
-        return partner_day.run_validation(
-            step, load_contracts()[step.partner], Settings().gx_dir / "data_docs"
-        )
+@task(name="stage", task_run_name="stage {job.label}", **TASK_OPTIONS)
+def stage_task(job: core.StageJob) -> Step:
+    """Inspect, read, pseudonymise, normalise and validate one partner-day."""
+    return core.stage_job(job)
 
 
 @task(name="load", task_run_name="load {step.partner} {step.export_date}", **TASK_OPTIONS)
-def load_task(con: Any, step: partner_day.Step, run_id: str) -> partner_day.Step:
-    return partner_day.load(con, step, load_contracts()[step.partner], run_id)
+def load_task(con: Any, step: Step, contract: Contract, run_id: str) -> Step:
+    return core.load(con, step, contract, run_id)
 
 
 @task(name="resolve-and-publish", **TASK_OPTIONS)
-def publish_task(con: Any) -> dict[str, Any]:
+def publish_task(
+    con: Any, config: core.RunConfig, contracts: dict[str, Contract]
+) -> core.Published:
     """Resolve identities and publish, when anything changed since the last publish."""
-    stats, summary = runner.publish_if_needed(con, Settings(), load_contracts())
-    return {"resolve": stats, "published": summary}
+    return core.publish_if_needed(con, config, contracts)
+
+
+class PrefectOrchestrator:
+    """The core's orchestrator as Prefect tasks; an unchanged partner-day costs no task run."""
+
+    def __init__(self, to_files: bool) -> None:
+        self.stages_to_files = to_files
+
+    def submit(self, job: core.StageJob) -> Any:
+        return stage_task.submit(job)
+
+    def load(self, con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:  # fmt: skip
+        if step.status == "unchanged" or step.standing:
+            return core.load(con, step, contract, run_id)  # only the attempt is recorded
+        return load_task(con, step, contract, run_id)
+
+    def publish(self, con: duckdb.DuckDBPyConnection, config: core.RunConfig, contracts: dict[str, Contract]) -> core.Published:  # fmt: skip
+        return publish_task(con, config, contracts)
+
+    def wait(self, handles: list[Any]) -> None:
+        for handle in handles:
+            handle.wait()
 
 
 def process_range(
     start: date, end: date, partners: list[str] | None, run_id: str
-) -> runner.RunSummary:
-    """Stage every delivered partner-day in [start, end] concurrently, load in order, publish.
-
-    The warehouse is held only briefly to read the ledger, then while loading and publishing,
-    under its writer lock (pipelines/writer_lock.py): a nightly run and a backfill can overlap,
-    staging in parallel and taking turns to write.
-    """
+) -> core.RunSummary:
+    """Every delivered partner-day in [start, end] through the run core, as Prefect tasks."""
     logger = get_run_logger()
     settings = Settings()
+    config = core.RunConfig.from_settings(settings, pii_key(settings))  # refuses without a key
     contracts = load_contracts()
-    unknown = sorted(set(partners or []) - set(contracts))
-    if unknown:
-        raise ValueError(f"unknown partner(s) {unknown}; known: {sorted(contracts)}")
-    pii_key(settings)  # refuse to start without a key
-    days = scan(settings.landing, contracts, start, end, partners)
-    delivered = [d for d in days if d.delivered]
-    missing = [d for d in days if not d.delivered]
-    for d in missing:
-        logger.warning("%s: no _SUCCESS marker; not delivered, skipped", d.label)
-    with runner.warehouse_writer(settings, run_id, on_wait=logger.warning) as con:
-        known = {d: warehouse.ledger_entry(con, d.partner, d.export_date) for d in delivered}
-    # a partner-day the ledger already holds is checked here (file stats, no read when unchanged):
-    # an unchanged one costs no task runs, so a rerun of a long range stays quick
-    inspected = {
-        day: partner_day.inspect(day, contracts[day.partner], settings, known[day], run_id)
-        for day in delivered
-        if known[day] is not None
-    }
-    area = runner.staging_area(settings, run_id)
-    steps: list[partner_day.Step] = []
-    published = None
-    try:
-        futures: list[Any] = []
-        for day in delivered:
-            ledger = known[day]
-            step_and_delivery = inspected.get(day)
-            if step_and_delivery and (
-                step_and_delivery[0].status == "unchanged" or step_and_delivery[0].standing
-            ):
-                futures.append(step_and_delivery[0])
-                continue
-            read = read_task.submit(day, ledger, run_id, step_and_delivery)
-            futures.append(validate_task.submit(transform_task.submit(read)))
-        try:
-            with runner.warehouse_writer(settings, run_id, on_wait=logger.warning) as con:
-                for i, future in enumerate(futures, start=1):
-                    # an unchanged partner-day or a standing failure: only the attempt is recorded
-                    if isinstance(future, partner_day.Step):  # no task run for these
-                        step = partner_day.load(con, future, contracts[future.partner], run_id)
-                    else:
-                        step = load_task(con, future.result(), run_id)
-                    steps.append(step)
-                    log = logger.warning if step.status == "failed" else logger.info
-                    log(
-                        "%s: %s (read %s, loaded %s, quarantined %s, warnings %s)%s",
-                        step.label, step.status, step.rows_read, step.rows_loaded, step.rows_quarantined,
-                        step.warnings, f": {step.detail}" if step.detail else "",
-                    )  # fmt: skip
-                    if i % 25 == 0 or i == len(futures):
-                        logger.info("progress: %d of %d partner-days done", i, len(futures))
-                published = publish_task(con)
-        finally:
-            # never remove the staging area under a partner-day still being staged
-            for future in futures:
-                if not isinstance(future, partner_day.Step):
-                    future.wait()
-    finally:
-        shutil.rmtree(area, ignore_errors=True)
-    return runner.RunSummary(
-        run_id, tuple(steps), tuple(missing), published["published"], published["resolve"]
+    orchestrator = PrefectOrchestrator(to_files=settings.task_runner == "dask")
+
+    def log(line: str) -> None:
+        bad = any(w in line for w in (": failed", "waiting for", "not delivered"))
+        (logger.warning if bad else logger.info)(line)
+
+    planned = core.plan(
+        config, contracts, start, end, partners, run_id, log, orchestrator.stages_to_files
     )
+    return core.execute(planned, config, contracts, orchestrator, log)
 
 
 class PartnerDaysFailed(Exception):
@@ -209,14 +145,14 @@ class PartnerDaysFailed(Exception):
 
 
 @task(name="freshness-check", **TASK_OPTIONS)
-def freshness_task() -> None:
+def freshness_task(published: Any, contracts: dict[str, Contract]) -> None:
     """Fails (visibly, as its own task run) when a partner is further behind than its contract allows."""
-    late = summary.overdue_partners(Settings().publish, load_contracts())
+    late = summary.overdue_partners(published, contracts)
     if late:
         raise RuntimeError("partners behind schedule: " + "; ".join(late))
 
 
-def _finish(run: runner.RunSummary, kind: str) -> dict[str, Any]:
+def _finish(run: core.RunSummary, kind: str) -> dict[str, Any]:
     """Report the run (artifact, freshness check), then end Failed if any partner-day failed."""
     settings = Settings()
     create_markdown_artifact(
@@ -226,7 +162,7 @@ def _finish(run: runner.RunSummary, kind: str) -> dict[str, Any]:
         ),
         description=f"UMKM {kind}: partner-day outcomes and national progress against target",
     )
-    freshness = freshness_task(return_state=True)
+    freshness = freshness_task(settings.publish, load_contracts(), return_state=True)
     if freshness.is_failed():
         get_run_logger().warning("freshness check failed: %s", freshness.message)
     result = {
@@ -239,6 +175,8 @@ def _finish(run: runner.RunSummary, kind: str) -> dict[str, Any]:
         "exit_status": run.exit_status,
     }
     if run.count("failed"):
+        for line in result["failures"]:
+            get_run_logger().error("failed: %s", line)
         raise PartnerDaysFailed(result)
     return result
 

@@ -46,11 +46,19 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Parse = Literal[
+    # dates, to the Asia/Jakarta calendar date
+    "iso8601", "dmy_or_indonesian", "epoch_ms_utc", "date", "ymd", "dmy_dash_or_excel",
+    # numbers
+    "rupiah", "integer",
+]  # fmt: skip
+
+
 class Column(_Frozen):
     name: str  # the partner's column name (JSON: dotted path)
     field: Field_
     pii: bool = False
-    parse: str | None = None  # joined: iso8601 | dmy_or_indonesian | epoch_ms_utc | date | ...
+    parse: Parse | None = None
     type: str | None = None  # parquet physical type, or json hints (exact_integer_text, list)
     values: dict[str, str] | None = None  # accepted values (case-insensitive) -> canonical
     excel_numeric: Literal["invalid", "keeps_digits", "lost_leading_zero"] | None = None
@@ -96,6 +104,14 @@ class Grouping(_Frozen):
     pick: Literal["earliest_joined"]
 
 
+class Region(_Frozen):
+    """Where a partner's records say their region: a province field given as a code or a name
+    (or none), and a regency field given as a code or a name (or none)."""
+
+    province: Literal["code", "name"] | None = None
+    regency: Literal["code", "name"] | None = None
+
+
 class Contract(_Frozen):
     partner: str
     channel: Literal["marketplace", "ekatalog"]
@@ -107,12 +123,15 @@ class Contract(_Frozen):
     csv: CsvOptions | None = None
     excel: ExcelOptions | None = None
     listing_key: ListingKey
+    region: Region
     events: Events | None = None
     grouping: Grouping | None = None
     quarantine_threshold: float = Field(0.5, ge=0, le=1)
     # how far behind its schedule a partner may fall before the run's freshness check fails
     max_days_behind: int = Field(1, ge=0)
     requires_identifier: bool = True
+    # e-catalogue: the scale value of a vendor that is loaded but not counted
+    not_counted: str | None = None
     columns: list[Column]
 
     def column_for(self, field: str) -> Column | None:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a run waits for another run's writer lock on the warehouse",
     )
+    memory_limit: str = Field(
+        "4GB",
+        description="DuckDB's memory for a run's process (staging, loading); beyond it, it spills to disk",
+    )
     large_day_bytes: int = Field(
         32 << 20,
         ge=0,

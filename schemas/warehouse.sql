@@ -1,8 +1,11 @@
 -- The working warehouse (UMKM_WAREHOUSE). Pseudonymised, listing-level; never read by BI.
--- Personal data never appears here: nik_ps / phone_ps are HMAC-SHA256 pseudonyms.
+-- Personal data never appears here: NIK and phone numbers only as HMAC-SHA256 pseudonyms.
+-- Listings and identifiers are integer keys (listing_id, ident); text keys live only in
+-- listing_keys. The listing and e-catalogue tables' attribute columns come from
+-- schemas/canonical.yaml (pipelines/warehouse/store.py adds them); this file holds the rest.
 
 CREATE TABLE IF NOT EXISTS meta (
-    name VARCHAR PRIMARY KEY,           -- e.g. 'pii_key_check', 'schema_version'
+    name VARCHAR PRIMARY KEY,           -- 'schema_version', 'pii_key_check', 'state_version', ...
     value VARCHAR NOT NULL
 );
 
@@ -22,7 +25,6 @@ CREATE TABLE IF NOT EXISTS partner_loads (
     files JSON,                         -- [{name, sha256, size, inode, mtime_ns, ctime_ns, rows}]
     pipeline_version VARCHAR            -- the release that judged it (a new one re-judges a failure)
 );
-ALTER TABLE partner_loads ADD COLUMN IF NOT EXISTS pipeline_version VARCHAR;
 
 -- Every attempt, for the audit trail (partner_loads keeps only the current content's outcome).
 CREATE TABLE IF NOT EXISTS load_attempts (
@@ -66,61 +68,29 @@ CREATE TABLE IF NOT EXISTS validation_results (
     description VARCHAR
 );
 
--- Listing history as runs: a run says the listing had this record (version `vid`) on every
--- loaded day of its partner from first_date to last_date. Snapshots cost one row per change,
--- not one per day; attributes are the day's winning record, identifiers all of the day's.
-CREATE TABLE IF NOT EXISTS listing_runs (
+-- The listings' integer keys: one row per (partner, listing key) ever seen.
+CREATE SEQUENCE IF NOT EXISTS listing_id_seq START 1;
+CREATE TABLE IF NOT EXISTS listing_keys (
+    listing_id BIGINT NOT NULL,
     partner VARCHAR NOT NULL,
-    listing_key VARCHAR NOT NULL,
-    vid UHUGEINT NOT NULL,
-    first_date DATE NOT NULL,
-    last_date DATE NOT NULL,
-    joined_date DATE NOT NULL,
-    province_code VARCHAR,
-    regency_code VARCHAR,
-    scale VARCHAR,
-    kbli VARCHAR,
-    kbli_category VARCHAR,
-    tie_name VARCHAR,
-    tie_nib VARCHAR,
-    status VARCHAR,
-    nibs VARCHAR[] NOT NULL,
-    nik_ps VARCHAR[] NOT NULL,
-    phone_ps VARCHAR[] NOT NULL
+    listing_key VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS listing_deletions (
+    listing_id BIGINT NOT NULL,
     partner VARCHAR NOT NULL,
-    export_date DATE NOT NULL,
-    listing_key VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS ekatalog_vendors (
-    export_date DATE NOT NULL,
-    kode_penyedia VARCHAR NOT NULL,
-    file VARCHAR NOT NULL,
-    file_index INTEGER NOT NULL,
-    row_number BIGINT NOT NULL,
-    kualifikasi VARCHAR,                -- mikro | kecil | menengah | non_umkm | NULL (unknown)
-    nib VARCHAR,
-    products BIGINT,
-    tanggal_tayang DATE NOT NULL,
-    province_code VARCHAR
+    export_date DATE NOT NULL
 );
 
 -- Listings whose derived state must be recomputed at the next publish.
-CREATE TABLE IF NOT EXISTS dirty_listings (
-    partner VARCHAR NOT NULL,
-    listing_key VARCHAR NOT NULL
-);
+CREATE TABLE IF NOT EXISTS dirty_listings (listing_id BIGINT NOT NULL);
 
 -- UMKM whose membership may change: former UMKM of refreshed listings, until resolved.
-CREATE TABLE IF NOT EXISTS stale_umkm (
-    umkm_id VARCHAR NOT NULL
-);
+CREATE TABLE IF NOT EXISTS stale_umkm (umkm_id BIGINT NOT NULL);
 
 -- Derived, incrementally maintained: one row per listing, its identifiers, its UMKM.
 CREATE TABLE IF NOT EXISTS listings (
+    listing_id BIGINT NOT NULL,
     partner VARCHAR NOT NULL,
     listing_key VARCHAR NOT NULL,
     joined_date DATE NOT NULL,
@@ -132,21 +102,20 @@ CREATE TABLE IF NOT EXISTS listings (
     tie_nib VARCHAR,
     latest_export_date DATE NOT NULL,
     removed_as_of DATE,
-    umkm_id VARCHAR
+    umkm_id BIGINT
 );
 
-CREATE TABLE IF NOT EXISTS listing_ids (
-    partner VARCHAR NOT NULL,
-    listing_key VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,              -- nib | nik | phone
-    value VARCHAR NOT NULL
+CREATE TABLE IF NOT EXISTS listing_idents (
+    listing_id BIGINT NOT NULL,
+    ident UHUGEINT NOT NULL             -- see pipelines/canonical.py: kind in the top two bits
 );
 
 CREATE TABLE IF NOT EXISTS umkm (
-    umkm_id VARCHAR NOT NULL,           -- md5 of its smallest (partner, listing_key): stable while membership is
+    umkm_id BIGINT NOT NULL,            -- the smallest listing_id of its listings
     onboarding_date DATE NOT NULL,
     province_code VARCHAR,
     scale VARCHAR NOT NULL,
     kbli_category VARCHAR NOT NULL,
-    listings BIGINT NOT NULL
+    listings BIGINT NOT NULL,
+    reach STRUCT(partner VARCHAR, first DATE)[] NOT NULL  -- each partner it has a listing on, earliest joined
 );

@@ -1,17 +1,17 @@
-"""Field parsers: partner text to typed canonical values, each as a Polars expression.
+"""Field parsers: partner text to typed canonical values, as SQL over cleaned text.
 
-Every parser returns a value expression that is null when the text is empty or not
-understood; `*_problem` helpers say why, in words an operator understands.
+Every parser returns an expression that is NULL when the text is empty or not understood;
+the `*_problem` helpers say why, in words an operator understands.
 """
 
 from __future__ import annotations
 
-import polars as pl
+from functools import cache
 
 from pipelines import reference
-from pipelines.quality.identifiers import clean_text
+from pipelines.quality.sql import WHITESPACE, WHITESPACE_CLASS, case, lit, mapping, text_list
 
-JAKARTA_OFFSET_MINUTES = 7 * 60  # Asia/Jakarta is UTC+7 with no daylight saving since 1964
+JAKARTA_OFFSET_HOURS = 7  # Asia/Jakarta is UTC+7 with no daylight saving since 1964
 
 # Indonesian month names and abbreviations (partners.md, tokoraya), any case
 MONTHS = {
@@ -30,135 +30,144 @@ MONTHS = {
 }  # fmt: skip
 
 
-def _ymd(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
-    """A date from integer parts; null when they do not make a real date."""
-    text = pl.format(
-        "{}-{}-{}",
-        year.cast(pl.String).str.zfill(4),
-        month.cast(pl.String).str.zfill(2),
-        day.cast(pl.String).str.zfill(2),
-    )
-    return text.str.to_date("%Y-%m-%d", strict=False)
-
-
-def parse_iso8601_jakarta(text: pl.Expr) -> pl.Expr:
-    """ISO 8601 timestamp (offset, `Z`, fractional seconds, or none = Jakarta time) or date,
-    to its Asia/Jakarta calendar date.
-
-    Every form is first rewritten to one (`YYYY-MM-DDTHH:MM:SS[.f]+HH:MM`, Jakarta's offset where
-    none is written) and parsed once, natively. Each rewrite refers to the previous one once:
-    an expression used twice in a chain is evaluated twice, and the cost compounds."""
-    s = clean_text(text).str.replace(" ", "T", literal=True).str.replace(",", ".", literal=True)
-    s = s.str.replace("Z", "+00:00", literal=True)
-    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")  # a date alone
-    s = s.str.replace(r"(T\d{2}:\d{2})([+-]|$)", "${1}:00${2}")  # no seconds
-    s = s.str.replace(r"([+-]\d{2}):?(\d{2})$", "${1}:${2}").str.replace(
-        r"(T[\d:.]+[+-]\d{2})$", "${1}:00"
-    )
-    s = s.str.replace(r"(T[\d:.]+)$", "${1}+07:00")  # no offset: Jakarta time
-    instant = s.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False)
+def _ymd(year: str, month: str, day: str) -> str:
+    """A date from integer-text parts; NULL when they do not make a real date."""
     return (
-        instant.dt.replace_time_zone(None) + pl.duration(minutes=JAKARTA_OFFSET_MINUTES)
-    ).dt.date()
+        f"TRY_CAST(lpad({year}, 4, '0') || '-' || lpad({month}, 2, '0') || '-' || "
+        f"lpad({day}, 2, '0') AS DATE)"
+    )
 
 
-def parse_dmy_or_indonesian(text: pl.Expr) -> pl.Expr:
+def _group(text: str, pattern: str, n: int) -> str:
+    return f"nullif(regexp_extract({text}, {lit(pattern)}, {n}), '')"
+
+
+def iso8601_jakarta(text: str) -> str:
+    """An ISO 8601 timestamp (offset, `Z`, fractional seconds, or none = Jakarta time) or a
+    date, to its Asia/Jakarta calendar date. Every form is rewritten to one
+    (`YYYY-MM-DDTHH:MM:SS+HH:MM`; the fraction cannot change the date) and parsed once."""
+    # each rewrite replaces the first occurrence only, as a person would read the one form
+    s = f"regexp_replace(regexp_replace(regexp_replace({text}, ' ', 'T'), ',', '.'), 'Z', '+00:00')"
+    s = f"regexp_replace({s}, '^(\\d{{4}}-\\d{{2}}-\\d{{2}})$', '\\1T00:00:00')"  # a date alone
+    s = f"regexp_replace({s}, '(T\\d{{2}}:\\d{{2}})([+-]|$)', '\\1:00\\2')"  # no seconds
+    s = f"regexp_replace({s}, '(T\\d{{2}}:\\d{{2}}:\\d{{2}})\\.\\d+', '\\1')"  # the fraction
+    s = f"regexp_replace({s}, '([+-]\\d{{2}}):?(\\d{{2}})$', '\\1:\\2')"
+    s = f"regexp_replace({s}, '(T[\\d:]+[+-]\\d{{2}})$', '\\1:00')"
+    s = f"regexp_replace({s}, '(T[\\d:]+)$', '\\1+07:00')"  # no offset: Jakarta time
+    strict = "\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}[+-](0\\d|1[0-4]):[0-5]\\d"
+    instant = f"(CASE WHEN regexp_full_match({s}, '{strict}') THEN try_strptime({s}, '%Y-%m-%dT%H:%M:%S%z') END)"
+    return f"CAST((({instant}) AT TIME ZONE 'UTC') + INTERVAL {JAKARTA_OFFSET_HOURS} HOUR AS DATE)"
+
+
+def _month_number(name: str) -> str:
+    return mapping(name, {k: str(v) for k, v in MONTHS.items()})
+
+
+def dmy_or_indonesian(text: str) -> str:
     """`D/M/YYYY` (one or two digits) or `5 Agustus 2021` / `05 Agt 2021` / `12 Peb 2022`."""
-    s = clean_text(text).str.to_lowercase()
-    slash = s.str.extract_groups(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-    named = s.str.extract_groups(r"^(\d{1,2})\s+([a-z]+)\.?\s+(\d{4})$")
-    month_no = named.struct.field("2").replace_strict(MONTHS, default=None, return_dtype=pl.Int32)
-    from_slash = _ymd(
-        slash.struct.field("3").cast(pl.Int32),
-        slash.struct.field("2").cast(pl.Int32),
-        slash.struct.field("1").cast(pl.Int32),
-    )
-    from_named = _ymd(
-        named.struct.field("3").cast(pl.Int32), month_no, named.struct.field("1").cast(pl.Int32)
-    )
-    return pl.coalesce(from_slash, from_named)
+    s = f"lower({text})"
+    slash = "^(\\d{1,2})/(\\d{1,2})/(\\d{4})$"
+    named = f"^(\\d{{1,2}})[{WHITESPACE_CLASS}]+([a-z]+)\\.?[{WHITESPACE_CLASS}]+(\\d{{4}})$"
+    from_slash = _ymd(_group(s, slash, 3), _group(s, slash, 2), _group(s, slash, 1))
+    from_named = _ymd(_group(s, named, 3), _month_number(_group(s, named, 2)), _group(s, named, 1))
+    return f"coalesce({from_slash}, {from_named})"
 
 
-def parse_epoch_ms_utc(text: pl.Expr) -> pl.Expr:
+def epoch_ms_utc(text: str) -> str:
     """Epoch milliseconds (UTC) to the Asia/Jakarta calendar date."""
-    ms = clean_text(text).cast(pl.Int64, strict=False)
-    shifted = ms + JAKARTA_OFFSET_MINUTES * 60_000
-    return pl.from_epoch(shifted, time_unit="ms").dt.date()
+    ms = f"(CASE WHEN regexp_full_match({text}, '[+-]?[0-9]{{1,15}}') THEN CAST({text} AS BIGINT) END)"
+    # beyond the years 1 to 9999 an epoch is no date (and would overflow a timestamp)
+    ms = f"(CASE WHEN {ms} BETWEEN -62135596800000 AND 253402275599999 THEN {ms} END)"
+    return f"CAST(epoch_ms({ms} + {JAKARTA_OFFSET_HOURS * 3_600_000}) AS DATE)"
 
 
-def parse_ymd(text: pl.Expr) -> pl.Expr:
+def ymd(text: str) -> str:
     """Strict `YYYY-MM-DD`."""
-    s = clean_text(text)
-    return pl.when(s.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(
-        s.str.to_date("%Y-%m-%d", strict=False)
-    )
+    return f"(CASE WHEN regexp_full_match({text}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') THEN TRY_CAST({text} AS DATE) END)"
 
 
-def parse_dmy_dash_or_excel(text: pl.Expr) -> pl.Expr:
+def dmy_dash_or_excel(text: str) -> str:
     """`DD-MM-YYYY` text, or an Excel date cell (read as `YYYY-MM-DD[ hh:mm:ss]`, or a serial)."""
-    s = clean_text(text)
-    dash = s.str.extract_groups(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
-    from_dash = _ymd(
-        dash.struct.field("3").cast(pl.Int32),
-        dash.struct.field("2").cast(pl.Int32),
-        dash.struct.field("1").cast(pl.Int32),
-    )
-    cell = s.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:[ T]00:00:00(?:\.0+)?)?$", 1).str.to_date(
-        "%Y-%m-%d", strict=False
-    )
+    dash = "^(\\d{1,2})-(\\d{1,2})-(\\d{4})$"
+    from_dash = _ymd(_group(text, dash, 3), _group(text, dash, 2), _group(text, dash, 1))
+    cell_date = _group(text, "^(\\d{4}-\\d{2}-\\d{2})(?:[ T]00:00:00(?:\\.0+)?)?$", 1)
+    cell = f"TRY_CAST({cell_date} AS DATE)"
     # an unformatted date cell: days since 1899-12-30 (Excel's 1900 date system)
-    serial = s.str.extract(r"^(\d{4,5})(?:\.0+)?$", 1).cast(pl.Int64, strict=False)
-    from_serial = (pl.lit(-25569) + serial).cast(pl.Date)
-    return pl.coalesce(from_dash, cell, from_serial)
+    serial_text = _group(text, "^(\\d{4,5})(?:\\.0+)?$", 1)
+    serial = f"TRY_CAST({serial_text} AS INTEGER)"
+    from_serial = f"(DATE '1899-12-30' + {serial})"
+    return f"coalesce({from_dash}, {cell}, {from_serial})"
 
 
 DATE_PARSERS = {
-    "iso8601": parse_iso8601_jakarta,
-    "dmy_or_indonesian": parse_dmy_or_indonesian,
-    "epoch_ms_utc": parse_epoch_ms_utc,
-    "date": parse_ymd,
-    "ymd": parse_ymd,
-    "dmy_dash_or_excel": parse_dmy_dash_or_excel,
+    "iso8601": iso8601_jakarta,
+    "dmy_or_indonesian": dmy_or_indonesian,
+    "epoch_ms_utc": epoch_ms_utc,
+    "date": ymd,
+    "ymd": ymd,
+    "dmy_dash_or_excel": dmy_dash_or_excel,
 }
 
 
-def parse_rupiah(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(amount as Decimal(18,2), problem) from `1.234.567,00`, `Rp 1.234.567`, `-` or empty."""
-    s = clean_text(text)
-    bare = s.str.replace(r"(?i)^rp\.?\s*", "").str.strip_chars()
-    blank = s.is_null() | (bare == "-") | (bare == "")
-    grouped = bare.str.contains(r"^\d{1,3}(\.\d{3})*(,\d{1,2})?$") | bare.str.contains(
-        r"^\d+(,\d{1,2})?$"
+def rupiah(text: str) -> tuple[str, str]:
+    """(amount as DECIMAL(18,2), problem) from `1.234.567,00`, `Rp 1.234.567`, `-` or empty."""
+    bare = f"trim(regexp_replace({text}, '(?i)^rp\\.?[{WHITESPACE_CLASS}]*', ''))"
+    blank = f"({text} IS NULL OR {bare} IN ('-', ''))"
+    grouped = (
+        f"(regexp_full_match({bare}, '\\d{{1,3}}(\\.\\d{{3}})*(,\\d{{1,2}})?') "
+        f"OR regexp_full_match({bare}, '\\d+(,\\d{{1,2}})?'))"
     )
-    amount = (
-        bare.str.replace_all(r"\.", "").str.replace(",", ".").cast(pl.Decimal(18, 2), strict=False)
-    )
-    value = pl.when(~blank & grouped).then(amount)
-    problem = pl.when(~blank & ~grouped).then(pl.lit("turnover not a rupiah amount"))
+    amount = f"TRY_CAST(replace(replace({bare}, '.', ''), ',', '.') AS DECIMAL(18, 2))"
+    value = f"(CASE WHEN NOT {blank} AND {grouped} THEN {amount} END)"
+    problem = f"(CASE WHEN NOT {blank} AND NOT {grouped} THEN 'turnover not a rupiah amount' END)"
     return value, problem
 
 
-def parse_count(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def count(text: str) -> tuple[str, str]:
     """(non-negative integer, problem)."""
-    s = clean_text(text)
-    ok = s.str.contains(r"^\d{1,15}$")
-    return pl.when(ok).then(s.cast(pl.Int64, strict=False)), pl.when(s.is_not_null() & ~ok).then(
-        pl.lit("not a whole number")
+    ok = f"regexp_full_match({text}, '\\d{{1,15}}')"
+    return (
+        f"(CASE WHEN {ok} THEN CAST({text} AS BIGINT) END)",
+        f"(CASE WHEN {text} IS NOT NULL AND NOT {ok} THEN 'not a whole number' END)",
     )
 
 
-def map_values(text: pl.Expr, values: dict[str, str]) -> tuple[pl.Expr, pl.Expr]:
-    """(canonical value, problem): case-insensitive, trimmed, spaces collapsed lookup."""
-    s = clean_text(text).str.to_lowercase().str.replace_all(r"\s+", " ")
-    lowered = {k.lower(): v for k, v in values.items()}
-    value = s.replace_strict(lowered, default=None, return_dtype=pl.String)
-    return value, pl.when(s.is_not_null() & value.is_null()).then(pl.lit("value not recognised"))
+NUMBER_PARSERS = {"rupiah": rupiah, "integer": count}
 
 
-def kbli_category(code: pl.Expr) -> pl.Expr:
-    """The KBLI category letter of a valid 5-digit code, else null."""
-    divisions = dict(reference.kbli_divisions().iter_rows())
-    s = clean_text(code)
-    return pl.when(s.str.contains(r"^\d{5}$")).then(
-        s.str.slice(0, 2).replace_strict(divisions, default=None, return_dtype=pl.String)
+def comparable(text: str) -> str:
+    """Lower case, runs of whitespace as one space (for matching a partner's words)."""
+    return f"regexp_replace(lower({text}), '[{WHITESPACE_CLASS}]+', ' ', 'g')"
+
+
+def map_values(text: str, values: dict[str, str]) -> tuple[str, str]:
+    """(canonical value, problem): a case-insensitive, trimmed, spaces-collapsed lookup."""
+    s = comparable(text)
+    value = mapping(s, {k.lower(): v for k, v in values.items()})
+    return value, case((f"{text} IS NOT NULL AND {value} IS NULL", lit("value not recognised")))
+
+
+@cache
+def _divisions() -> dict[str, str]:
+    return dict(reference.kbli_divisions().iter_rows())
+
+
+def kbli_category(code: str) -> str:
+    """The KBLI category letter of a valid 5-digit code, else NULL."""
+    divisions = _divisions()
+    keys, letters = text_list(divisions), text_list(divisions.values())
+    return (
+        f"(CASE WHEN regexp_full_match({code}, '\\d{{5}}') THEN "
+        f"({letters})[list_position({keys}, substr({code}, 1, 2))] END)"
+    )
+
+
+def first_valid_kbli(codes: str) -> str:
+    """The first code of a `|`-separated list that is a valid KBLI code, as written."""
+    keys = text_list(_divisions())
+    trimmed = f"trim(x, {lit(WHITESPACE)})"
+    # a plain test inside the lambda: DuckDB evaluates lambdas element by element
+    return (
+        f"list_filter(string_split({codes}, '|'), lambda x: regexp_full_match({trimmed}, '\\d{{5}}') "
+        f"AND list_contains({keys}, substr({trimmed}, 1, 2)))[1]"
     )

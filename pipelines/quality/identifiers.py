@@ -1,142 +1,95 @@
-"""Identifier rules (partners.md "Identifiers") and keyed pseudonyms for personal data.
+"""Identifier rules (partners.md "Identifiers") and keyed pseudonyms for personal data, as SQL.
 
-NIK and phone numbers are judged on their raw text, then replaced by HMAC-SHA256 pseudonyms
-before anything leaves the read step. All rules are Polars expressions (column-wise); the HMAC
-runs inside DuckDB (SQL sha256 over the standard HMAC construction), vectorised as well.
+NIK and phone numbers are judged on their raw text, then replaced by HMAC-SHA256 pseudonyms in
+the same pass that reads them, so no raw value is ever stored, not even in a scratch table.
+Each function takes SQL expressions of already cleaned text (see `sql.clean`) and returns one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import cache
 
-import polars as pl
+from pipelines import reference
+from pipelines.quality.sql import WHITESPACE_CLASS, case, lit, text_list
 
-from pipelines import reference, scratch
-
-# Why an identifier is not valid; `None` in the status column means "valid", "absent" means empty.
+# Why an identifier is not valid; NULL means "valid", `absent` means empty.
 ABSENT = "absent"
-
 _DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 
-def clean_text(expr: pl.Expr) -> pl.Expr:
-    """Trim, and turn empty strings into null."""
-    stripped = expr.cast(pl.String).str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped)
+@cache
+def _province_codes() -> str:
+    return text_list(reference.provinces()["code"].to_list())
 
 
-def nik_problem(
-    nik: pl.Expr, numeric_cell: pl.Expr | None = None, cleaned: bool = False
-) -> pl.Expr:
-    """Why a raw NIK is invalid (`absent`, `not 16 digits`, ...), or null when it is valid.
+def nik_problem(nik: str, numeric_cell: str | None = None) -> str:
+    """Why a cleaned NIK is invalid (`absent`, `not 16 digits`, ...), NULL when it is valid.
 
     Digits 1-2 must be a province code; digits 7-12 a DDMMYY birth date with 40 added to the
     day for women; 29 February only when YY is divisible by 4. A NIK that was a numeric
     spreadsheet cell lost precision and is invalid whatever it looks like.
     """
-    s = nik if cleaned else clean_text(nik)  # pass a materialised clean column on big frames
-    dd = s.str.slice(6, 2).cast(pl.Int32, strict=False)
-    mm = s.str.slice(8, 2).cast(pl.Int32, strict=False)
-    yy = s.str.slice(10, 2).cast(pl.Int32, strict=False)
-    day = pl.when(dd > 40).then(dd - 40).otherwise(dd)
+    dd = f"TRY_CAST(substr({nik}, 7, 2) AS INTEGER)"
+    mm = f"TRY_CAST(substr({nik}, 9, 2) AS INTEGER)"
+    yy = f"TRY_CAST(substr({nik}, 11, 2) AS INTEGER)"
+    day = f"(CASE WHEN {dd} > 40 THEN {dd} - 40 ELSE {dd} END)"
     max_day = (
-        pl.when(mm == 2)
-        .then(pl.when(yy % 4 == 0).then(29).otherwise(28))
-        .otherwise(pl.lit(pl.Series(_DAYS_IN_MONTH)).get((mm - 1).clip(0, 11)))
+        f"(CASE WHEN {mm} = 2 THEN (CASE WHEN {yy} % 4 = 0 THEN 29 ELSE 28 END) "
+        f"ELSE {_DAYS_IN_MONTH}[greatest(least({mm}, 12), 1)] END)"
     )
-    day_ok = ((dd.is_between(1, 31)) | (dd.is_between(41, 71))) & (day <= max_day)
-    province_ok = s.str.slice(0, 2).is_in(reference.provinces()["code"].implode())
-    problem = (
-        pl.when(s.is_null())
-        .then(pl.lit(ABSENT))
-        .when(s.str.contains(r"(?i)^[0-9]+([.,][0-9]+)?e\+?[0-9]+$"))
-        .then(pl.lit("scientific notation (spreadsheet damage)"))
-        .when(~s.str.contains(r"^[0-9]{16}$"))
-        .then(pl.lit("not 16 digits"))
-        .when(~province_ok)
-        .then(pl.lit("first two digits are not a province code"))
-        .when(~mm.is_between(1, 12) | ~day_ok)
-        .then(pl.lit("birth date digits are not a real date"))
-        .otherwise(None)
-    )
+    day_ok = f"(({dd} BETWEEN 1 AND 31 OR {dd} BETWEEN 41 AND 71) AND {day} <= {max_day})"
+    branches = [
+        (f"{nik} IS NULL", lit(ABSENT)),
+        (f"regexp_full_match({nik}, '(?i)[0-9]+([.,][0-9]+)?e\\+?[0-9]+')",
+         lit("scientific notation (spreadsheet damage)")),
+        (f"NOT regexp_full_match({nik}, '[0-9]{{16}}')", lit("not 16 digits")),
+        (f"NOT list_contains({_province_codes()}, substr({nik}, 1, 2))",
+         lit("first two digits are not a province code")),
+        (f"NOT ({mm} BETWEEN 1 AND 12) OR NOT {day_ok}", lit("birth date digits are not a real date")),
+    ]  # fmt: skip
     if numeric_cell is not None:
-        problem = (
-            pl.when(s.is_not_null() & numeric_cell)
-            .then(pl.lit("numeric spreadsheet cell (precision lost)"))
-            .otherwise(problem)
-        )
-    return problem
+        branches.insert(1, (f"{numeric_cell}", lit("numeric spreadsheet cell (precision lost)")))
+    return case(*branches)
 
 
-def normalise_phone(phone: pl.Expr) -> pl.Expr:
+def normalise_phone(phone: str) -> str:
     """Remove spaces, dots, dashes, parentheses; `+62`/`62` stay `62`, `0` and `8` become `62`/`628`."""
-    s = clean_text(phone).str.replace_all(r"[\s.\-()]", "")
-    # one rewrite after another (each refers to the previous once): +62 -> 62, 0 -> 62, 8 -> 628
-    return s.str.replace(r"^\+62", "62").str.replace(r"^0", "62").str.replace(r"^8", "628")
+    s = f"regexp_replace({phone}, '[{WHITESPACE_CLASS}.\\-()]', '', 'g')"
+    # one rewrite after another: +62 -> 62, then 0 -> 62, then 8 -> 628
+    return f"regexp_replace(regexp_replace(regexp_replace({s}, '^\\+62', '62'), '^0', '62'), '^8', '628')"
 
 
-def phone_problem(phone: pl.Expr) -> pl.Expr:
-    """Why a raw phone is invalid, or null when its normalised form is `62` + 9-12 digits from `8`."""
-    return phone_verdict(clean_text(phone).is_null(), normalise_phone(phone))
+def phone_problem(phone: str, normalised: str) -> str:
+    """Why a phone is invalid, NULL when its normalised form is `62` + 9-12 digits from `8`."""
+    return case(
+        (f"{phone} IS NULL", lit(ABSENT)),
+        (f"NOT regexp_full_match({normalised}, '628[0-9]{{8,11}}')", lit("not an Indonesian mobile number")),
+    )  # fmt: skip
 
 
-def phone_verdict(absent: pl.Expr, normalised: pl.Expr) -> pl.Expr:
-    """`phone_problem` from already computed parts (no recomputation on big frames)."""
-    return (
-        pl.when(absent)
-        .then(pl.lit(ABSENT))
-        .when(~normalised.str.contains(r"^628[0-9]{8,11}$"))
-        .then(pl.lit("not an Indonesian mobile number"))
-        .otherwise(None)
+def nib_problem(nib: str) -> str:
+    """Why a cleaned NIB is invalid (13 digits expected), NULL when valid."""
+    return case(
+        (f"{nib} IS NULL", lit(ABSENT)),
+        (f"NOT regexp_full_match({nib}, '[0-9]{{13}}')", lit("not 13 digits")),
     )
 
 
-def nib_problem(nib: pl.Expr) -> pl.Expr:
-    """Why a NIB is invalid (13 digits expected), or null when valid."""
-    s = clean_text(nib)
-    return (
-        pl.when(s.is_null())
-        .then(pl.lit(ABSENT))
-        .when(~s.str.contains(r"^[0-9]{13}$"))
-        .then(pl.lit("not 13 digits"))
-        .otherwise(None)
-    )
-
-
-def _pads(key: bytes) -> tuple[bytes, bytes]:
+def pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer pads for `key` (RFC 2104), passed to SQL as parameters."""
     block = hashlib.sha256(key).digest() if len(key) > 64 else key
     block = block.ljust(64, b"\0")
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
+def pseudonym(kind: str, value: str) -> str:
+    """HMAC-SHA256(key, "<kind>:<value>") in hex, in SQL (NULL stays NULL); the key's pads come
+    as the parameters $ipad and $opad, never as text in the query."""
+    return f"sha256($opad || unhex(sha256($ipad || encode({lit(kind + ':')} || {value}))))"
+
+
 def hmac_hex(key: bytes, kind: str, value: str) -> str:
-    """The pseudonym of one value (reference implementation; the pipeline uses `pseudonymise`)."""
+    """The pseudonym of one value (reference implementation; the pipeline uses `pseudonym`)."""
     return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-
-
-def pseudonymise(frame: pl.DataFrame, columns: dict[str, str], key: bytes) -> pl.DataFrame:
-    """Replace each text column by HMAC-SHA256(key, "<kind>:<value>") in hex (nulls stay null).
-
-    `columns` maps column name to kind ("nik", "phone"); the kind separates the namespaces.
-    Runs as one vectorised DuckDB query over the Arrow data; the key travels as a parameter.
-    """
-    if not columns or frame.height == 0:
-        return frame.with_columns(pl.col(c).cast(pl.String) for c in columns)
-    ipad, opad = _pads(key)
-    con = scratch.cursor()
-    try:
-        con.register("frame", frame.select(list(columns)).to_arrow())
-        exprs = ", ".join(
-            f'sha256($opad || unhex(sha256($ipad || encode(\'{kind}:\' || "{col}")))) AS "{col}"'
-            for col, kind in columns.items()
-        )
-        hashed = pl.from_arrow(
-            con.sql(
-                f"SELECT {exprs} FROM frame", params={"ipad": ipad, "opad": opad}
-            ).to_arrow_table()
-        )
-    finally:
-        con.close()
-    assert isinstance(hashed, pl.DataFrame)
-    return frame.with_columns(hashed.get_column(c) for c in columns)

@@ -1,33 +1,22 @@
-"""Transform: raw partner records (pseudonymised text) to canonical listing records.
+"""Transform: a partner-day's raw records (pseudonymised text) to canonical records, in DuckDB.
 
 Grain in, grain out: one row per record read, in file order. Everything partner-specific comes
 from the contract; the rules are metrics.md's ("Quarantined record", attribute warnings).
+`records_sql` is one query over the raw table (plus its distinct region values, resolved
+once); `listing_day_sql` is one aggregation of its valid records per listing.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
-
+from pipelines import canonical
 from pipelines.contracts import Contract
-from pipelines.quality.fields import (
-    DATE_PARSERS,
-    kbli_category,
-    map_values,
-    parse_count,
-    parse_rupiah,
-)
-from pipelines.quality.identifiers import ABSENT, clean_text, nib_problem
-from pipelines.quality.regions import resolve_codes, resolve_names
+from pipelines.quality import fields, identifiers, regions
+from pipelines.quality.sql import case, clean, lit, text_list
 from pipelines.reference import EARLIEST_JOINED
 
-CANONICAL_COLUMNS = [
-    "partner", "export_date", "file", "file_index", "row_number", "listing_key", "record_key",
-    "tie_name", "tie_nib", "is_deletion", "nib", "nik_ps", "phone_ps", "province_code",
-    "regency_code", "scale", "kbli", "kbli_category", "joined_date", "status", "turnover_idr",
-    "products", "quarantine_rule", "quarantine_column", "excerpt", "warnings",
-]  # fmt: skip
+EMPTY = "∅"
 
 
 def _col(contract: Contract, field: str) -> str:
@@ -35,242 +24,173 @@ def _col(contract: Contract, field: str) -> str:
     return column.name if column else field
 
 
-def _has(frame: pl.LazyFrame, name: str) -> bool:
-    return name in frame.collect_schema().names()
+def _warn(condition: str, column: str, message: str) -> str:
+    """A warning `<column>: <message>` when `condition` holds (message: a SQL expression)."""
+    return f"(CASE WHEN coalesce({condition}, false) THEN {lit(column + ': ')} || {message} END)"
 
 
-def _text(frame: pl.LazyFrame, name: str) -> pl.Expr:
-    return clean_text(pl.col(name)) if _has(frame, name) else pl.lit(None, pl.String)
+def region_keys(contract: Contract) -> tuple[str | None, str | None]:
+    """The raw fields whose distinct values decide the region: (raw0, raw1) of regions.py."""
+    region = contract.region
+    if region.regency == "name":
+        province = {"code": "province_code", "name": "province_name"}.get(region.province or "")
+        return province, "regency_name"
+    return ("region_code" if region.regency else None), (
+        "province_code" if region.province else None
+    )
 
 
-def _warn(condition: pl.Expr, column: str, message: str | pl.Expr) -> pl.Expr:
-    text = pl.lit(f"{column}: ") + (pl.lit(message) if isinstance(message, str) else message)
-    return pl.when(condition.fill_null(False)).then(text)
+def region_sql(contract: Contract, keys: str) -> str:
+    """The query resolving a `keys(raw0, raw1)` table of distinct raw values."""
+    region = contract.region
+    if region.regency == "name":
+        return regions.by_names(region.province or "code", "regency_name", keys)
+    raw0, raw1 = region_keys(contract)
+    return regions.by_codes(raw0, raw1, keys)
 
 
-def normalise(raw: pl.LazyFrame, contract: Contract, export_date: date) -> pl.LazyFrame:
-    """Canonical records with typed fields, a quarantine rule (or null) and warnings.
+def records_sql(
+    contract: Contract, export_date: date, raw: str, region_table: str, row_bases: list[int]
+) -> str:
+    """SELECT of the canonical records (schemas/canonical.yaml `record`) from the raw table
+    `raw` (`_file`, `_file_index`, `_row`, `_malformed`, canonical text fields, `nik_ps`/
+    `nik_problem`, `phone_ps`/`phone_problem`) and the resolved `region_table`. A parsed row
+    without a `_row` is numbered by its position: its rowid less its file's `row_bases`."""
+    have = {c.field for c in contract.columns if not c.pii}
 
-    Input: the read step's frame (`_file`, `_file_index`, `_row`, `_malformed`, canonical text
-    fields, `nik_ps`/`nik_problem`, `phone_ps`/`phone_problem`). Output columns: CANONICAL_COLUMNS.
-    """
-    f = raw
-    # --- typed attributes -------------------------------------------------------------------
-    nib_text = _text(f, "nib").str.replace(
-        r"\.0+$", ""
-    )  # a numeric spreadsheet cell keeps its digits
-    f = f.with_columns(
-        nib_text.alias("_nib_text"),
-        nib_problem(nib_text).alias("nib_problem"),
-    ).with_columns(pl.when(pl.col("nib_problem").is_null()).then(pl.col("_nib_text")).alias("nib"))
+    def text(field: str) -> str:
+        return clean(f"f_{field}") if field in have else "NULL::VARCHAR"
 
+    nib_text = text("nib")
     joined_col = contract.column_for("joined")
     assert joined_col is not None and joined_col.parse is not None
-    f = f.with_columns(DATE_PARSERS[joined_col.parse](pl.col("joined")).alias("joined_date"))
+    joined_name = joined_col.name
 
-    if _has(f, "province_name") or _has(f, "regency_name"):
-        f = resolve_names(
-            f,
-            "province_name" if _has(f, "province_name") else None,
-            "regency_name",
-            province_code="province_code"
-            if not _has(f, "province_name") and _has(f, "province_code")
-            else None,
-        )
-    else:
-        f = resolve_codes(f, "region_code", "province_code")
-
-    warnings: list[pl.Expr] = [
-        _warn(pl.col("region_problem").is_not_null(), "region", pl.col("region_problem")),
-    ]
-    scale_col = contract.column_for("scale")
-    if scale_col and scale_col.values:
-        scale, problem = map_values(pl.col("scale"), scale_col.values)
-        f = f.with_columns(scale.alias("scale"), problem.alias("_scale_problem"))
-        warnings.append(
-            _warn(pl.col("_scale_problem").is_not_null(), scale_col.name, "scale not recognised")
-        )
-    else:
-        f = f.with_columns(pl.lit(None, pl.String).alias("scale"))
-
-    status_col = contract.column_for("status")
-    if status_col and status_col.values:
-        status, problem = map_values(pl.col("status"), status_col.values)
-        f = f.with_columns(status.alias("status"), problem.alias("_status_problem"))
-        warnings.append(
-            _warn(pl.col("_status_problem").is_not_null(), status_col.name, "status not recognised")
-        )
-    else:
-        f = f.with_columns(pl.lit(None, pl.String).alias("status"))
-
-    if _has(f, "kbli"):
-        codes = _text(f, "kbli").str.split("|")
-        first_valid = codes.list.eval(
-            pl.element().filter(kbli_category(pl.element()).is_not_null()).first()
-        ).list.first()
-        f = f.with_columns(
-            first_valid.alias("kbli"),
-            (codes.is_not_null() & first_valid.is_null()).alias("_kbli_problem"),
-        ).with_columns(kbli_category(pl.col("kbli")).alias("kbli_category"))
-        warnings.append(
-            _warn(pl.col("_kbli_problem"), _col(contract, "kbli"), "no valid KBLI code")
-        )
-    else:
-        f = f.with_columns(
-            pl.lit(None, pl.String).alias("kbli"), pl.lit(None, pl.String).alias("kbli_category")
-        )
-
-    numbers = (
-        ("turnover", parse_rupiah, "turnover_idr", pl.Decimal(18, 2), "bad turnover"),
-        ("products", parse_count, "products", pl.Int64, "not a whole number"),
-    )
-    for field, parse, out, dtype, message in numbers:
-        if _has(f, field):
-            value, problem = parse(pl.col(field))
-            f = f.with_columns(value.alias(out), problem.alias(f"_{field}_problem"))
-            warnings.append(
-                _warn(pl.col(f"_{field}_problem").is_not_null(), _col(contract, field), message)
-            )
+    texts = {
+        "nib_text": nib_text, "joined_text": text("joined"), "name_text": text("name"),
+        "key_text": text("listing_key"), "record_key": text("record_key"),
+        "event_text": f"lower({text('event')})" if contract.events else "NULL::VARCHAR",
+        "kbli_text": text("kbli"),
+    }  # fmt: skip
+    typed = {
+        "nib_problem": identifiers.nib_problem("nib_text"),
+        "joined_date": fields.DATE_PARSERS[joined_col.parse]("joined_text"),
+    }
+    warnings = [_warn("region_problem IS NOT NULL", "region", "region_problem")]
+    attrs: dict[str, str] = {}
+    for field, label in (("scale", "scale not recognised"), ("status", "status not recognised")):
+        column = contract.column_for(field)
+        if column and column.values:
+            value, problem = fields.map_values(text(field), column.values)
+            attrs[field], attrs[f"{field}_problem"] = value, problem
+            warnings.append(_warn(f"{field}_problem IS NOT NULL", column.name, lit(label)))
         else:
-            f = f.with_columns(pl.lit(None, dtype).alias(out))
-
-    for kind, field in (("nik", "nik"), ("phone", "phone"), ("nib", "nib")):
-        problem = pl.col(f"{kind}_problem")
-        warnings.append(
-            _warn(problem.is_not_null() & (problem != ABSENT), _col(contract, field), problem)
-        )
-
-    # --- events and listing key -------------------------------------------------------------
-    if contract.events:
-        event = _text(f, "event").str.to_lowercase()
-        is_deletion = event.is_in(contract.events.delete)
-        warnings.append(
-            _warn(
-                ~event.is_in(contract.events.upsert + contract.events.delete),
-                contract.events.column,
-                "unknown event",
-            )
-        )
+            attrs[field] = "NULL::VARCHAR"
+    if "kbli" in have:
+        first_valid = fields.first_valid_kbli("kbli_text")
+        attrs["kbli"] = first_valid
+        attrs["kbli_problem"] = f"(kbli_text IS NOT NULL AND {first_valid} IS NULL)"
+        warnings.append(_warn("kbli_problem", _col(contract, "kbli"), lit("no valid KBLI code")))
     else:
-        is_deletion = pl.lit(False)
-    f = f.with_columns(is_deletion.alias("is_deletion"))
+        attrs["kbli"] = "NULL::VARCHAR"
+    numbers = {"turnover": "turnover_idr", "products": "products"}
+    for column in contract.columns:
+        if column.parse in fields.NUMBER_PARSERS:
+            out = numbers[column.field]
+            value, problem = fields.NUMBER_PARSERS[column.parse](text(column.field))
+            attrs[out], attrs[f"{out}_problem"] = value, problem
+            label = "bad turnover" if column.parse == "rupiah" else "not a whole number"
+            warnings.append(_warn(f"{out}_problem IS NOT NULL", column.name, lit(label)))
+    attrs.setdefault("turnover_idr", "NULL::DECIMAL(18,2)")
+    attrs.setdefault("products", "NULL::BIGINT")
+    for kind in ("nik", "phone", "nib"):
+        problem = f"{kind}_problem"
+        warnings.append(
+            _warn(f"{problem} IS NOT NULL AND {problem} <> {lit(identifiers.ABSENT)}",
+                  _col(contract, kind), problem)
+        )  # fmt: skip
 
+    # events and the listing key
+    if contract.events:
+        attrs["raw_deletion"] = f"coalesce(list_contains({text_list(contract.events.delete)}, event_text), false)"  # fmt: skip
+        known = text_list(contract.events.upsert + contract.events.delete)
+        warnings.append(_warn(f"NOT list_contains({known}, event_text)", contract.events.column,
+                              lit("unknown event")))  # fmt: skip
+    else:
+        attrs["raw_deletion"] = "false"
     key = contract.listing_key
     if key.first_valid_of:
-        name_norm = _text(f, "name").str.to_lowercase().str.replace_all(r"\s+", " ")
+        name_norm = fields.comparable("name_text")
         firsts = [
-            pl.when(pl.col("nib").is_not_null()).then(pl.lit("nib:") + pl.col("nib"))
-            if k == "nib"
-            else pl.when(pl.col("nik_ps").is_not_null()).then(pl.lit("nik:") + pl.col("nik_ps"))
+            "CASE WHEN nib IS NOT NULL THEN 'nib:' || nib END" if k == "nib"
+            else "CASE WHEN nik_ps IS NOT NULL THEN 'nik:' || nik_ps END"
             for k in key.first_valid_of
-        ]
-        ident = pl.coalesce(firsts)
-        listing_key = pl.when(name_norm.is_not_null()).then(ident + pl.lit("|") + name_norm)
-        f = f.with_columns(
-            listing_key.alias("listing_key"),
-            name_norm.alias("tie_name"),
-            pl.col("nib").alias("tie_nib"),
-            ident.is_null().alias("_key_no_ident"),
-        )
-        key_column = (
-            "/".join(_col(contract, k) for k in key.first_valid_of) + " + " + _col(contract, "name")
-        )
+        ]  # fmt: skip
+        key_ident = f"coalesce({', '.join(firsts)})"
+        keys = {
+            "listing_key": f"(CASE WHEN {name_norm} IS NOT NULL THEN {key_ident} || '|' || {name_norm} END)",
+            "tie_name": name_norm, "tie_nib": "nib", "key_no_ident": f"({key_ident} IS NULL)",
+        }  # fmt: skip
+        key_column = "/".join(_col(contract, k) for k in key.first_valid_of) + " + " + _col(contract, "name")  # fmt: skip
+        excerpt_key = "tie_name"
     else:
-        f = f.with_columns(
-            _text(f, "listing_key").alias("listing_key"),
-            pl.lit(None, pl.String).alias("tie_name"),
-            pl.lit(None, pl.String).alias("tie_nib"),
-            pl.lit(False).alias("_key_no_ident"),
-        )
+        keys = {"listing_key": "key_text", "tie_name": "NULL::VARCHAR", "tie_nib": "NULL::VARCHAR",
+                "key_no_ident": "false"}  # fmt: skip
         key_column = _col(contract, "listing_key")
+        excerpt_key = "listing_key"
 
-    # --- quarantine rules, first that applies ----------------------------------------------
-    ids = [_col(contract, x) for x in ("nib", "nik", "phone") if contract.column_for(x)]
-    no_identifier = (
-        pl.col("nib").is_null() & pl.col("nik_ps").is_null() & pl.col("phone_ps").is_null()
+    ids = "/".join(_col(contract, x) for x in ("nib", "nik", "phone") if contract.column_for(x))
+    no_identifier = "(nib IS NULL AND nik_ps IS NULL AND phone_ps IS NULL)"
+
+    def rule(condition: str, words: str, column: str | None) -> tuple[str, str]:
+        return condition, f"{{'rule': {words}, 'column': {lit(column)}::VARCHAR}}"
+
+    rules = case(
+        rule("_malformed IS NOT NULL", "'malformed record: ' || _malformed", None),
+        ("raw_deletion", "NULL"),
+        rule("listing_key IS NULL", "CASE WHEN key_no_ident THEN 'no listing key (no valid NIB or NIK)' ELSE 'no listing key' END", key_column),
+        rule(f"{no_identifier} AND {lit(contract.requires_identifier)}", "'no valid identifier'", ids),
+        rule("joined_text IS NULL", "'joined date missing'", joined_name),
+        rule("joined_date IS NULL", "'joined date unparseable'", joined_name),
+        rule(f"joined_date > {lit(export_date)}", "'joined date after the export date'", joined_name),
+        rule(f"joined_date < {lit(EARLIEST_JOINED)}", "'joined date before 2009-01-01'", joined_name),
+    )  # fmt: skip
+    excerpt = (
+        f"{lit(key_column + '=')} || coalesce({excerpt_key}, {lit(EMPTY)}) || "
+        f"{lit('; ' + joined_name + '=')} || coalesce(left(joined_text, 40), {lit(EMPTY)})"
     )
-    joined_name = joined_col.name
-    rule = (
-        pl.when(pl.col("_malformed").is_not_null())
-        .then(
-            pl.struct(
-                rule=pl.lit("malformed record: ") + pl.col("_malformed"),
-                column=pl.lit(None, pl.String),
-            )
-        )
-        .when(pl.col("is_deletion"))
-        .then(pl.lit(None, pl.Struct({"rule": pl.String, "column": pl.String})))
-        .when(pl.col("listing_key").is_null())
-        .then(
-            pl.struct(
-                rule=pl.when(pl.col("_key_no_ident"))
-                .then(pl.lit("no listing key (no valid NIB or NIK)"))
-                .otherwise(pl.lit("no listing key")),
-                column=pl.lit(key_column),
-            )
-        )
-        .when(no_identifier & pl.lit(contract.requires_identifier))
-        .then(pl.struct(rule=pl.lit("no valid identifier"), column=pl.lit("/".join(ids))))
-        .when(_text(f, "joined").is_null())
-        .then(pl.struct(rule=pl.lit("joined date missing"), column=pl.lit(joined_name)))
-        .when(pl.col("joined_date").is_null())
-        .then(pl.struct(rule=pl.lit("joined date unparseable"), column=pl.lit(joined_name)))
-        .when(pl.col("joined_date") > pl.lit(export_date))
-        .then(
-            pl.struct(rule=pl.lit("joined date after the export date"), column=pl.lit(joined_name))
-        )
-        .when(pl.col("joined_date") < pl.lit(EARLIEST_JOINED))
-        .then(pl.struct(rule=pl.lit("joined date before 2009-01-01"), column=pl.lit(joined_name)))
-    )
-    f = f.with_columns(rule.alias("_q"))
-    quarantined = pl.col("_q").is_not_null()
-    excerpt = pl.concat_str(
-        [
-            pl.lit(f"{key_column}="),
-            pl.col("listing_key").fill_null("∅")
-            if not key.first_valid_of
-            else pl.col("tie_name").fill_null("∅"),
-            pl.lit(f"; {joined_name}="),
-            _text(f, "joined").fill_null("∅").str.slice(0, 40),
-        ]
-    )
-    record_warnings = pl.concat_list([w.cast(pl.String) for w in warnings]).list.drop_nulls()
-    deletion_only = pl.col("is_deletion") & pl.col("_malformed").is_null()
-    return f.select(
-        pl.lit(contract.partner).alias("partner"),
-        pl.lit(export_date).alias("export_date"),
-        pl.col("_file").alias("file"),
-        pl.col("_file_index").cast(pl.Int32).alias("file_index"),
-        pl.col("_row").alias("row_number"),
-        pl.col("listing_key"),
-        (_text(f, "record_key") if _has(f, "record_key") else pl.lit(None, pl.String)).alias(
-            "record_key"
-        ),
-        pl.col("tie_name"),
-        pl.col("tie_nib"),
-        deletion_only.alias("is_deletion"),
-        pl.col("nib"),
-        pl.col("nik_ps"),
-        pl.col("phone_ps"),
-        pl.col("province_code"),
-        pl.col("regency_code"),
-        pl.col("scale"),
-        pl.col("kbli"),
-        pl.col("kbli_category"),
-        pl.col("joined_date"),
-        pl.col("status"),
-        pl.col("turnover_idr"),
-        pl.col("products"),
-        pl.col("_q").struct.field("rule").alias("quarantine_rule"),
-        pl.col("_q").struct.field("column").alias("quarantine_column"),
-        pl.when(quarantined)
-        .then(pl.when(pl.col("_malformed").is_null()).then(excerpt))
-        .alias("excerpt"),
-        pl.when(quarantined | deletion_only)
-        .then(pl.lit([], pl.List(pl.String)))
-        .otherwise(record_warnings)
-        .alias("warnings"),
-    )
+    raw0, raw1 = region_keys(contract)
+    fields_in = ", ".join(f"{c.field} AS f_{c.field}" for c in contract.columns if not c.pii)
+
+    def select(items: dict[str, str]) -> str:
+        return ", ".join(f"{sql} AS {name}" for name, sql in items.items())
+
+    return f"""
+    WITH l0 AS (SELECT _file, _file_index,
+                       coalesce(_row, rowid - {row_bases}[_file_index + 1] + 1) AS _row, _malformed,
+                       nik_ps, nik_problem, phone_ps, phone_problem, {fields_in} FROM {raw}),
+         l1 AS (SELECT *, {select(texts)} FROM l0),
+         l2 AS (SELECT *, {select(typed)} FROM l1),
+         l3 AS (SELECT l2.*, CASE WHEN nib_problem IS NULL THEN nib_text END AS nib,
+                       g.regency_code, g.province_code, g.region_problem
+                FROM l2 LEFT JOIN {region_table} g
+                  ON g.raw0 IS NOT DISTINCT FROM {f"l2.f_{raw0}" if raw0 else "NULL"}
+                 AND g.raw1 IS NOT DISTINCT FROM {f"l2.f_{raw1}" if raw1 else "NULL"}),
+         l4 AS (SELECT *, {select(attrs)} FROM l3),
+         l5 AS (SELECT *, {select(keys)} FROM l4),
+         l6 AS (SELECT *, {rules} AS q, list_filter([{", ".join(warnings)}], lambda w: w IS NOT NULL) AS all_warnings FROM l5)
+    SELECT {lit(contract.partner)} AS partner, {lit(export_date)} AS export_date, _file AS file,
+           CAST(_file_index AS INTEGER) AS file_index, CAST(_row AS BIGINT) AS row_number,
+           listing_key, record_key, tie_name, tie_nib,
+           (raw_deletion AND _malformed IS NULL) AS is_deletion,
+           nib, nik_ps, phone_ps, province_code, regency_code, scale, kbli,
+           {fields.kbli_category(clean("kbli"))} AS kbli_category, joined_date, status,
+           CAST(turnover_idr AS DECIMAL(18,2)) AS turnover_idr, CAST(products AS BIGINT) AS products,
+           q.rule AS quarantine_rule, q.column AS quarantine_column,
+           CASE WHEN q IS NOT NULL AND _malformed IS NULL THEN {excerpt} END AS excerpt,
+           CASE WHEN q IS NOT NULL OR (raw_deletion AND _malformed IS NULL) THEN []::VARCHAR[]
+                ELSE all_warnings END AS warnings
+    FROM l6"""
 
 
 LISTING_ATTRIBUTES = [
@@ -279,26 +199,27 @@ LISTING_ATTRIBUTES = [
 ]  # fmt: skip
 
 
-def listing_day_records(records: pl.LazyFrame, contract: Contract) -> pl.LazyFrame:
-    """One row per listing of the partner-day (grain: listing_key).
-
-    Attributes come from the day's winning valid record: the last in file order, or for a
-    grouped partner (kedaiantar brands) the earliest joined (ties: record key ascending).
-    Identifiers are every valid record's, sorted and distinct.
-    """
-    valid = records.filter(
-        pl.col("quarantine_rule").is_null()
-        & ~pl.col("is_deletion")
-        & pl.col("listing_key").is_not_null()
-    )
+def listing_day_sql(contract: Contract, records: str) -> str:
+    """SELECT of one row per listing of the partner-day (grain: listing_key; schemas/
+    canonical.yaml `listing`). Attributes come from the day's winning valid record: the last in
+    file order, or for a grouped partner (kedaiantar brands) the earliest joined (ties: record
+    key ascending). Identifiers are every valid record's, as sorted distinct integer keys."""
+    attrs = ", ".join(f"{a} := {a}" for a in LISTING_ATTRIBUTES)
     if contract.grouping:
-        order = ["joined_date", "record_key", "file_index", "row_number"]
-        valid = valid.sort(order, descending=True, nulls_last=False)
+        winner = (
+            f"arg_min(struct_pack({attrs}), struct_pack(d := joined_date, n := record_key IS NULL, "
+            "k := record_key, f := file_index, r := row_number))"
+        )
     else:
-        valid = valid.sort(["file_index", "row_number"])
-    return valid.group_by("listing_key", maintain_order=True).agg(
-        *[pl.col(c).last() for c in LISTING_ATTRIBUTES],
-        pl.col("nib").drop_nulls().unique().sort().alias("nibs"),
-        pl.col("nik_ps").drop_nulls().unique().sort().alias("nik_ps"),
-        pl.col("phone_ps").drop_nulls().unique().sort().alias("phone_ps"),
+        winner = f"arg_max(struct_pack({attrs}), struct_pack(f := file_index, r := row_number))"
+    idents = (
+        f"list_sort(list_distinct(list_filter(flatten(list([{canonical.ident_key('nib', 'nib')}, "
+        f"{canonical.ident_key('nik', 'nik_ps')}, {canonical.ident_key('phone', 'phone_ps')}])), lambda x: x IS NOT NULL)))"
     )
+    unpacked = ", ".join(f"w.{a} AS {a}" for a in LISTING_ATTRIBUTES)
+    return f"""
+    SELECT listing_key, {unpacked}, idents FROM (
+      SELECT listing_key, {winner} AS w, {idents} AS idents
+      FROM {records}
+      WHERE quarantine_rule IS NULL AND NOT is_deletion AND listing_key IS NOT NULL
+      GROUP BY listing_key)"""

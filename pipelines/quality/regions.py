@@ -1,249 +1,138 @@
 """Regions: Kemendagri codes and partners' region names to reference codes (metrics.md "Region").
 
-Column-wise: names are normalised with Polars string expressions, then joined to a lookup built
-from schemas/reference; no per-row Python.
+Worked out in DuckDB once per distinct pair of raw values of a partner-day (a few hundred at
+most), then joined back to every record. Names are compared in a normalised form (lower case,
+dots and extra spaces gone, `Prov.`/`Kab.`/`Kota` prefixes or `Bandung, Kota` suffixes,
+`DKI`/`DI` spelled out, `Administrasi` optional), the reference's names the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
-import polars as pl
+import duckdb
 
 from pipelines import reference
-from pipelines.quality.identifiers import clean_text
+from pipelines.quality.sql import WHITESPACE_CLASS, clean, lit
+
+_S = f"[{WHITESPACE_CLASS}]"
 
 
-def _squash(expr: pl.Expr) -> pl.Expr:
+def _squash(expr: str) -> str:
     """Lower case; `D.K.I.`/`D.I.` to `dki`/`di`; other dots to spaces; spaces collapsed."""
-    s = expr.str.to_lowercase()
-    s = s.str.replace_all(r"\bd\s*\.\s*k\s*\.\s*i\b\.?", " dki ")
-    s = s.str.replace_all(r"\bd\s*\.\s*i\b\.?", " di ")
-    s = s.str.replace_all(r"\.", " ")
-    return s.str.replace_all(r"\s+", " ").str.strip_chars()
+    s = f"lower({expr})"
+    s = f"regexp_replace({s}, '\\bd{_S}*\\.{_S}*k{_S}*\\.{_S}*i\\b\\.?', ' dki ', 'g')"
+    s = f"regexp_replace({s}, '\\bd{_S}*\\.{_S}*i\\b\\.?', ' di ', 'g')"
+    s = f"replace({s}, '.', ' ')"
+    return f"trim(regexp_replace({s}, '{_S}+', ' ', 'g'))"
 
 
-def province_key(name: pl.Expr) -> pl.Expr:
+def province_key(name: str) -> str:
     """Comparable form of a province name: `Prov. DKI Jakarta` -> `daerah khusus ibukota jakarta`."""
     s = _squash(name)
-    s = s.str.replace(r"^(.*?)\s*,\s*(provinsi|prov)$", "$1")
-    s = s.str.replace(r"^(provinsi|prov)\s+", "")
-    s = s.str.replace(r"^dki\s+", "daerah khusus ibukota ")
-    s = s.str.replace(r"^di\s+", "daerah istimewa ")
-    return s
+    s = f"regexp_replace({s}, '^(.*?) ?, ?(provinsi|prov)$', '\\1')"
+    s = f"regexp_replace({s}, '^(provinsi|prov) +', '')"
+    s = f"regexp_replace({s}, '^dki +', 'daerah khusus ibukota ')"
+    return f"regexp_replace({s}, '^di +', 'daerah istimewa ')"
 
 
-def regency_kind_and_base(name: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(`kab`|`kota`|null, base name) of a regency name, prefix or `Bandung, Kota` suffix form."""
-    s = _squash(name)
-    s = s.str.replace(r"^(.*?)\s*,\s*(kabupaten|kab|kota)$", "$2 $1")
+def regency_kind_and_base(name: str) -> tuple[str, str]:
+    """(`kab`|`kota`|NULL, base name) of a regency name, prefix or `Bandung, Kota` suffix form."""
+    s = f"regexp_replace({_squash(name)}, '^(.*?) ?, ?(kabupaten|kab|kota)$', '\\2 \\1')"
     kind = (
-        pl.when(s.str.contains(r"^(kabupaten|kab)\s"))
-        .then(pl.lit("kab"))
-        .when(s.str.contains(r"^kota\s"))
-        .then(pl.lit("kota"))
-        .otherwise(None)
+        f"(CASE WHEN regexp_matches({s}, '^(kabupaten|kab) ') THEN 'kab' "
+        f"WHEN regexp_matches({s}, '^kota ') THEN 'kota' END)"
     )
-    base = s.str.replace(r"^(kabupaten|kab|kota)\s+", "")
-    base = base.str.replace(r"^(administrasi|adm)\s+", "")
+    base = f"regexp_replace(regexp_replace({s}, '^(kabupaten|kab|kota) +', ''), '^(administrasi|adm) +', '')"
     return kind, base
 
 
-@cache
-def _province_lookup() -> pl.DataFrame:
-    return reference.provinces().select(
-        province_key(pl.col("name")).alias("_pkey"), pl.col("code").alias("_pcode")
+def ensure_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """The reference lookups in this DuckDB database (temp tables, built once per connection)."""
+    if con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'ref_regencies'"
+    ).fetchall()[0][0]:
+        return
+    con.register("provinces_in", reference.provinces().to_arrow())
+    con.register("regencies_in", reference.regencies().to_arrow())
+    kind, base = regency_kind_and_base("name")
+    con.execute(
+        f"""CREATE TEMP TABLE IF NOT EXISTS ref_provinces AS
+            SELECT code, name, {province_key("name")} AS pkey FROM provinces_in;
+            CREATE TEMP TABLE IF NOT EXISTS ref_regencies AS
+            SELECT code, province_code, name, {kind} AS rkind, {base} AS rbase FROM regencies_in;"""
     )
+    con.unregister("provinces_in")
+    con.unregister("regencies_in")
 
 
 @cache
-def _regency_lookup() -> pl.DataFrame:
-    kind, base = regency_kind_and_base(pl.col("name"))
-    regs = reference.regencies().select(
-        pl.col("province_code").alias("_rprov"),
-        kind.alias("_rkind"),
-        base.alias("_rbase"),
-        pl.col("code").alias("_rcode"),
-    )
-    assert regs.select(pl.struct("_rprov", "_rkind", "_rbase").is_unique().all()).item()
-    return regs
+def _codes_sql() -> tuple[str, str]:
+    provinces = ", ".join(lit(c) for c in reference.provinces()["code"].to_list())
+    regencies = ", ".join(lit(c) for c in reference.regencies()["code"].to_list())
+    return f"({provinces})", f"({regencies})"
 
 
-def _codes() -> tuple[pl.Series, pl.Series]:
-    return reference.provinces()["code"], reference.regencies()["code"]
+def _two_digits(expr: str) -> str:
+    """A province field such as `32`, 32 or `32.0` (a numeric spreadsheet cell), zero-padded."""
+    s = f"regexp_replace({expr}, '\\.0+$', '')"
+    return f"(CASE WHEN length({s}) < 2 THEN lpad({s}, 2, '0') ELSE {s} END)"
 
 
-def resolve_codes(
-    frame: pl.LazyFrame, region_code: str | None, province_code: str | None
-) -> pl.LazyFrame:
-    """Add `regency_code` (`32.73`), `province_code` (`32`) and `region_problem` from code fields.
+def by_codes(regency: str | None, province: str | None, keys: str = "keys") -> str:
+    """SELECT over `keys(raw0, raw1)` (regency code text, province code text) giving
+    raw0, raw1, regency_code (`32.73`), province_code (`32`), region_problem.
 
     Regency: a 4-digit code (`32.73`, `3273`, 3273) found in regencies.csv. Province: the
-    record's province code when it is one, else the regency code's first two digits.
-    Worked out once per distinct pair of raw values (a few hundred), then joined back.
-    """
-    return _on_distinct(
-        frame, [region_code, province_code], lambda keys: _codes_on_keys(keys, "_raw0", "_raw1")
-    )
+    record's province code when it is one, else the regency code's first two digits."""
+    provinces, regencies = _codes_sql()
+    reg = clean("raw0") if regency else "NULL::VARCHAR"
+    prov = clean("raw1") if province else "NULL::VARCHAR"
+    return f"""
+    SELECT raw0, raw1, regency_code, province_code, region_problem FROM (
+      SELECT *, CASE WHEN province IN {provinces} THEN province END AS province_code,
+             CASE WHEN prov IS NOT NULL AND prov_code IS NULL THEN 'province code not in reference'
+                  WHEN reg IS NOT NULL AND regency_code IS NULL AND digits NOT IN {provinces}
+                  THEN 'regency code not in reference' END AS region_problem
+      FROM (
+        SELECT *, coalesce(prov_code, substr(regency_code, 1, 2),
+                           CASE WHEN regexp_matches(digits, '^[0-9]{{2}}') THEN substr(digits, 1, 2) END) AS province
+        FROM (
+          SELECT *, CASE WHEN regexp_full_match(digits, '[0-9]{{4}}')
+                          AND substr(digits, 1, 2) || '.' || substr(digits, 3, 2) IN {regencies}
+                         THEN substr(digits, 1, 2) || '.' || substr(digits, 3, 2) END AS regency_code,
+                    CASE WHEN {_two_digits("prov")} IN {provinces} THEN {_two_digits("prov")} END AS prov_code
+          FROM (SELECT raw0, raw1, reg, prov, replace(reg, '.', '') AS digits
+                FROM (SELECT raw0, raw1, {reg} AS reg, {prov} AS prov FROM {keys})))))"""
 
 
-def _on_distinct(
-    frame: pl.LazyFrame, sources: list[str | None], compute: Callable[[pl.LazyFrame], pl.LazyFrame]
-) -> pl.LazyFrame:
-    """Apply `compute` to the distinct raw values of `sources` (as `_raw0`, `_raw1`) and join
-    its outputs back to every row: region names and codes repeat, rows do not need parsing each."""
-    names = frame.collect_schema().names()
-    raws = [f"_raw{i}" for i in range(len(sources))]
-    frame = frame.with_columns(
-        (pl.col(src).cast(pl.String) if src and src in names else pl.lit(None, pl.String)).alias(
-            raw
-        )
-        for src, raw in zip(sources, raws, strict=True)
-    )
-    outputs = ["regency_code", "province_code", "region_problem"]
-    keys = frame.select(raws).unique()
-    mapped = compute(keys).select(*raws, *outputs)
-    frame = frame.drop([c for c in outputs if c in names])
-    return frame.join(mapped, on=raws, how="left", nulls_equal=True, maintain_order="left").drop(
-        raws
-    )
-
-
-def _codes_on_keys(
-    frame: pl.LazyFrame, region_code: str | None, province_code: str | None
-) -> pl.LazyFrame:
-    """`resolve_codes` on a frame of distinct raw values."""
-    provinces, regencies = _codes()
-    cols = frame.collect_schema().names()
-    reg = (
-        clean_text(pl.col(region_code))
-        if region_code and region_code in cols
-        else pl.lit(None, pl.String)
-    )
-    prov = (
-        clean_text(pl.col(province_code))
-        if province_code and province_code in cols
-        else pl.lit(None, pl.String)
-    )
-    digits = reg.str.replace_all(r"\.", "")
-    regency = (
-        pl.when(digits.str.contains(r"^[0-9]{4}$"))
-        .then(digits.str.slice(0, 2) + pl.lit(".") + digits.str.slice(2, 2))
-        .otherwise(None)
-    )
-    regency = pl.when(regency.is_in(regencies.implode())).then(regency).otherwise(None)
-    # a province field such as "32", 32 or "32.0" (a numeric spreadsheet cell)
-    prov_code = prov.str.replace(r"\.0+$", "").str.zfill(2)
-    prov_code = pl.when(prov_code.is_in(provinces.implode())).then(prov_code).otherwise(None)
-    from_code = pl.when(digits.str.contains(r"^[0-9]{2}")).then(digits.str.slice(0, 2))
-    province = pl.coalesce(prov_code, regency.str.slice(0, 2), from_code)
-    province = pl.when(province.is_in(provinces.implode())).then(province).otherwise(None)
-    problem = (
-        pl.when(prov.is_not_null() & prov_code.is_null())
-        .then(pl.lit("province code not in reference"))
-        .when(reg.is_not_null() & regency.is_null() & ~digits.is_in(provinces.implode()))
-        .then(pl.lit("regency code not in reference"))
-        .otherwise(None)
-    )
-    return frame.with_columns(
-        regency.alias("regency_code"),
-        province.alias("province_code"),
-        problem.alias("region_problem"),
-    )
-
-
-def resolve_names(
-    frame: pl.LazyFrame,
-    province_name: str | None,
-    regency_name: str | None,
-    province_code: str | None = None,
-) -> pl.LazyFrame:
-    """Add `province_code`, `regency_code`, `region_problem` from province and regency names.
-
-    The province comes from the province field (a name, or a code when `province_code` is
-    given); a regency name is matched within that province, with or without `Kabupaten`/`Kota`
-    (a bare name counts only when it is the only regency of that name in the province).
-    Worked out once per distinct pair of raw values, then joined back.
-    """
-    if province_code:
-        return _on_distinct(
-            frame,
-            [province_code, regency_name],
-            lambda keys: _names_on_keys(keys, None, "_raw1", "_raw0"),
-        )
-    return _on_distinct(
-        frame, [province_name, regency_name], lambda keys: _names_on_keys(keys, "_raw0", "_raw1")
-    )
-
-
-def _names_on_keys(
-    frame: pl.LazyFrame,
-    province_name: str | None,
-    regency_name: str | None,
-    province_code: str | None = None,
-) -> pl.LazyFrame:
-    """`resolve_names` on a frame of distinct raw values."""
-    cols = frame.collect_schema().names()
-
-    def text(col: str | None) -> pl.Expr:
-        return clean_text(pl.col(col)) if col and col in cols else pl.lit(None, pl.String)
-
-    provinces, _ = _codes()
-    if province_code:
-        code = text(province_code).str.replace(r"\.0+$", "").str.zfill(2)
-        frame = frame.with_columns(
-            pl.when(code.is_in(provinces.implode())).then(code).otherwise(None).alias("_pcode"),
-            text(province_code).alias("_praw"),
-        )
+def by_names(province: str, regency: str, keys: str = "keys") -> str:
+    """SELECT over `keys(raw0, raw1)` (province field text, regency name text) giving raw0,
+    raw1, regency_code, province_code, region_problem. The province field is a name
+    (`province == "name"`) or a code (`"code"`); a regency name is matched within that
+    province, with or without `Kabupaten`/`Kota` (a bare name counts only when it is the only
+    regency of that name in the province)."""
+    provinces, _ = _codes_sql()
+    kind, base = regency_kind_and_base("rraw")
+    if province == "code":
+        pcode = f"CASE WHEN {_two_digits('praw')} IN {provinces} THEN {_two_digits('praw')} END"
+        with_province = f"SELECT *, {pcode} AS pcode FROM named"
     else:
-        frame = (
-            frame.with_columns(
-                province_key(text(province_name)).alias("_pkey"), text(province_name).alias("_praw")
-            )
-            .join(_province_lookup().lazy(), on="_pkey", how="left", maintain_order="left")
-            .drop("_pkey")
-        )
-    kind, base = regency_kind_and_base(text(regency_name))
-    frame = frame.with_columns(
-        kind.alias("_rkind"), base.alias("_rbase"), text(regency_name).alias("_rraw")
-    )
-    lookup = _regency_lookup()
-    exact = lookup.rename({"_rcode": "_rcode_exact"}).lazy()
-    unique_bare = (
-        lookup.group_by("_rprov", "_rbase")
-        .agg(pl.col("_rcode").first().alias("_rcode_bare"), pl.len().alias("_n"))
-        .filter(pl.col("_n") == 1)
-        .drop("_n")
-        .lazy()
-    )
-    frame = frame.join(
-        exact,
-        left_on=["_pcode", "_rkind", "_rbase"],
-        right_on=["_rprov", "_rkind", "_rbase"],
-        how="left",
-        maintain_order="left",
-    ).join(
-        unique_bare,
-        left_on=["_pcode", "_rbase"],
-        right_on=["_rprov", "_rbase"],
-        how="left",
-        maintain_order="left",
-    )
-    regency = (
-        pl.when(pl.col("_rkind").is_null())
-        .then(pl.col("_rcode_bare"))
-        .otherwise(pl.col("_rcode_exact"))
-    )
-    problem = (
-        pl.when(pl.col("_praw").is_not_null() & pl.col("_pcode").is_null())
-        .then(pl.lit("province not recognised"))
-        .when(pl.col("_rraw").is_not_null() & regency.is_null())
-        .then(pl.lit("regency not recognised in its province"))
-        .otherwise(None)
-    )
-    return frame.with_columns(
-        regency.alias("regency_code"),
-        pl.col("_pcode").alias("province_code"),
-        problem.alias("region_problem"),
-    ).drop("_pcode", "_praw", "_rkind", "_rbase", "_rraw", "_rcode_exact", "_rcode_bare")
+        with_province = f"""SELECT n.*, p.code AS pcode FROM named n
+                            LEFT JOIN ref_provinces p ON p.pkey = {province_key("n.praw")}"""
+    return f"""
+    WITH named AS (SELECT raw0, raw1, {clean("raw0")} AS praw, {clean("raw1")} AS rraw FROM {keys}),
+         placed AS ({with_province}),
+         parts AS (SELECT *, {kind} AS rkind, {base} AS rbase FROM placed),
+         bare AS (SELECT province_code, rbase, any_value(code) AS code FROM ref_regencies
+                  GROUP BY ALL HAVING count(*) = 1),
+         matched AS (
+           SELECT parts.*, CASE WHEN parts.rkind IS NULL THEN b.code ELSE e.code END AS regency_code
+           FROM parts
+           LEFT JOIN ref_regencies e ON e.province_code = parts.pcode AND e.rkind = parts.rkind AND e.rbase = parts.rbase
+           LEFT JOIN bare b ON b.province_code = parts.pcode AND b.rbase = parts.rbase)
+    SELECT raw0, raw1, regency_code, pcode AS province_code,
+           CASE WHEN praw IS NOT NULL AND pcode IS NULL THEN 'province not recognised'
+                WHEN rraw IS NOT NULL AND regency_code IS NULL THEN 'regency not recognised in its province'
+           END AS region_problem
+    FROM matched"""

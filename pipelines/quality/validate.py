@@ -17,6 +17,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from pipelines.contracts import Contract
@@ -120,29 +121,22 @@ def _day_number(day: date) -> int:
     return (day - date(1970, 1, 1)).days
 
 
-def validate(records: pl.DataFrame, contract: Contract, export_date: date) -> Validation:
-    """Run the partner's suite on its canonical records for one partner-day."""
-    # booleans and a date column only: cheap to hand to pandas, and no values worth hiding. A
+def validate(
+    con: duckdb.DuckDBPyConnection, records: str, contract: Contract, export_date: date
+) -> Validation:
+    """Run the partner's suite on a partner-day's canonical records (the DuckDB table `records`)."""
+    # booleans and a day number only: cheap to hand to pandas, and no values worth hiding. A
     # deleted event is not validated as a record (partners.md, belanjaku): it passes the record
     # expectations by construction, and counts as loaded.
-    deleted = pl.col("is_deletion")
-    frame = records.select(
-        pl.col("quarantine_rule").is_not_null().alias("quarantined"),
-        (pl.col("listing_key").is_not_null() | deleted).alias("has_listing_key"),
-        # days since 1970 (GX compares datetimes one Python object at a time; integers at once);
-        # a missing date becomes 1900-01-01 so that the range expectation counts it too
-        pl.when(deleted)
-        .then(pl.lit(export_date))
-        .otherwise(pl.col("joined_date").fill_null(date(1900, 1, 1)))
-        .cast(pl.Int32)
-        .alias("joined_day"),
-        (
-            pl.col("nib").is_not_null()
-            | pl.col("nik_ps").is_not_null()
-            | pl.col("phone_ps").is_not_null()
-            | deleted
-        ).alias("has_identifier"),
-    )
+    frame = con.sql(
+        f"""SELECT quarantine_rule IS NOT NULL AS quarantined,
+                   (listing_key IS NOT NULL OR is_deletion) AS has_listing_key,
+                   -- days since 1970; a missing date becomes 1900-01-01 so that the range counts it
+                   CAST(CASE WHEN is_deletion THEN DATE '{export_date.isoformat()}'
+                             ELSE coalesce(joined_date, DATE '1900-01-01') END - DATE '1970-01-01' AS INTEGER) AS joined_day,
+                   (nib IS NOT NULL OR nik_ps IS NOT NULL OR phone_ps IS NOT NULL OR is_deletion) AS has_identifier
+            FROM {records}"""
+    ).df()
     with _gx_lock:
         result, pairs = _run_suite(frame, contract, export_date)
     by_index = {r.expectation_config.meta["umkm_index"]: r for r in result.results}
@@ -177,46 +171,33 @@ def validate(records: pl.DataFrame, contract: Contract, export_date: date) -> Va
                 f"{contract.quarantine_threshold:.0%} threshold"
             )
     results = pl.concat(
-        [pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row"), rule_counts(records)]
+        [pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row"), rule_counts(con, records)]
     )
     return Validation(results, gate_passed, gate_detail, result)
 
 
-def rule_counts(records: pl.DataFrame) -> pl.DataFrame:
-    """How many records broke each record rule (quarantined) or drew each warning, from the
-    vectorised rule pass; stored beside the GX results."""
-    total = records.height
-    quarantined = (
-        records.filter(pl.col("quarantine_rule").is_not_null())
-        .group_by("quarantine_rule", "quarantine_column")
-        .len()
-        .select(
-            pl.lit("record rule: quarantined").alias("expectation"),
-            pl.col("quarantine_column").alias("column_name"),
-            pl.lit(False).alias("success"),
-            pl.lit(total, pl.Int64).alias("element_count"),
-            pl.col("len").cast(pl.Int64).alias("unexpected_count"),
-            pl.col("quarantine_rule").alias("description"),
-        )
-    )
-    warned = (
-        records.select(pl.col("warnings").explode().drop_nulls())
-        .group_by("warnings")
-        .len()
-        .select(
-            pl.lit("attribute rule: warning").alias("expectation"),
-            pl.col("warnings").str.split(": ").list.first().alias("column_name"),
-            pl.lit(False).alias("success"),
-            pl.lit(total, pl.Int64).alias("element_count"),
-            pl.col("len").cast(pl.Int64).alias("unexpected_count"),
-            pl.col("warnings").str.splitn(": ", 2).struct.field("field_1").alias("description"),
-        )
-    )
-    return pl.concat([quarantined, warned]).sort("expectation", "description", "column_name")
+def rule_counts(con: duckdb.DuckDBPyConnection, records: str) -> pl.DataFrame:
+    """How many records broke each record rule (quarantined) or drew each warning, counted in
+    DuckDB; stored beside the GX results."""
+    frame = con.sql(
+        f"""WITH total AS (SELECT count(*) AS n FROM {records}),
+                 q AS (SELECT 'record rule: quarantined' AS expectation, quarantine_column AS column_name,
+                              count(*) AS unexpected_count, quarantine_rule AS description
+                       FROM {records} WHERE quarantine_rule IS NOT NULL GROUP BY ALL),
+                 w AS (SELECT 'attribute rule: warning' AS expectation, split_part(w, ': ', 1) AS column_name,
+                              count(*) AS unexpected_count,
+                              substr(w, length(split_part(w, ': ', 1)) + 3) AS description
+                       FROM (SELECT unnest(warnings) AS w FROM {records}) GROUP BY w)
+            SELECT expectation, column_name, false AS success, (SELECT n FROM total) AS element_count,
+                   unexpected_count, description
+            FROM (SELECT * FROM q UNION ALL SELECT * FROM w)
+            ORDER BY expectation, description, column_name NULLS FIRST"""
+    ).pl()
+    return frame.cast(RESULT_SCHEMA)  # type: ignore[arg-type]
 
 
 def _run_suite(
-    frame: pl.DataFrame, contract: Contract, export_date: date
+    frame: Any, contract: Contract, export_date: date
 ) -> tuple[Any, list[tuple[str, Any]]]:
     import great_expectations as gx
 
@@ -230,7 +211,7 @@ def _run_suite(
         batch_definition = asset.get_batch_definition("whole")
     except (KeyError, ValueError, LookupError):
         batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     pairs = suite_for(contract, export_date)
     suite = gx.ExpectationSuite(name=f"{contract.partner}_{export_date.isoformat()}")
     for index, (_, expectation) in enumerate(pairs):

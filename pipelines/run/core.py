@@ -1,7 +1,16 @@
-"""A whole run (a range of export dates) as plain function calls.
+"""The one run core: plan a run, stage its partner-days, load them in order, publish.
 
-The Prefect flows in flows/ do the same steps as tasks; this plain version exists for the
-benchmark ("Prefect's share") and for tools that must not start an orchestrator.
+A run over [start, end] is planned here (scan the landing area, read the ledger, find what is
+unchanged or a standing failure, decide what to stage and the load order), then executed
+through an `Orchestrator`: something that stages partner-days (in this process's threads, on a
+Dask cluster as Prefect tasks, ...) and runs the loads and the publish. The Prefect flows
+(flows/runs.py) and the plain runner below are its two implementations; neither plans or
+loads anything itself.
+
+Loads take the warehouse's writer lock (lock.py) and attach the warehouse to the run's DuckDB
+instance, where the staged partner-days already are: loading is SQL from staged tables into
+warehouse tables. Partner-days load in (export date, partner) order, so the volume warning
+sees the same history however a backfill is split or interrupted.
 """
 
 from __future__ import annotations
@@ -9,30 +18,132 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
+from pydantic import SecretStr
 
 from pipelines import crash
 from pipelines.contracts import Contract, load_contracts
-from pipelines.intake.landing import PartnerDay, scan
+from pipelines.intake.landing import Delivery, PartnerDay, scan
 from pipelines.publish import build as publish
 from pipelines.quality import data_docs
-from pipelines.run import partner_day
+from pipelines.run import engine
+from pipelines.run.gate import GATE
 from pipelines.run.lock import writer_lock
+from pipelines.run.stage import (
+    RunAborted,
+    StageConfig,
+    first_line,
+    inspect,
+    machine_failure,
+    release_staged,
+    stage,
+)
+from pipelines.run.step import Step, delivered_bytes
 from pipelines.settings import Settings
+from pipelines.warehouse import load as loading
 from pipelines.warehouse import resolve
 from pipelines.warehouse import store as warehouse
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs from the settings, read once where the run starts."""
+
+    landing: Path
+    warehouse: Path
+    publish: Path
+    staging_dir: Path
+    docs_dir: Path
+    max_file_bytes: int
+    max_day_bytes: int
+    max_uncompressed_bytes: int
+    memory_limit: str
+    writer_wait_seconds: float
+    large_day_bytes: int
+    workers: int
+    key: SecretStr
+    key_check: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, key: bytes) -> RunConfig:
+        checked = settings.model_copy(update={"pii_key": SecretStr(key.decode("utf-8"))})
+        return cls(
+            settings.landing, settings.warehouse, settings.publish, settings.staging_dir,
+            settings.gx_dir / "data_docs", settings.max_file_bytes, settings.max_day_bytes,
+            settings.max_uncompressed_bytes, settings.memory_limit, settings.writer_wait_seconds,
+            settings.large_day_bytes, settings.workers, SecretStr(key.decode("utf-8")), checked.key_check(),
+        )  # fmt: skip
+
+    def stage_config(self, run_id: str, to_files: bool = False) -> StageConfig:
+        return StageConfig(self.staging_dir / run_id, self.docs_dir, self.max_file_bytes,
+                           self.max_day_bytes, self.max_uncompressed_bytes, self.memory_limit,
+                           self.key, to_files)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One partner-day to stage: what a stage task receives (nothing personal; the key masked)."""
+
+    day: PartnerDay
+    contract: Contract
+    ledger: warehouse.LedgerEntry | None
+    inspected: tuple[Step, Delivery] | None
+    config: StageConfig
+    large_day_bytes: int
+
+    @property
+    def label(self) -> str:
+        return self.day.label
+
+
+def stage_job(job: StageJob) -> Step:
+    """Inspect (unless the plan did) and stage one partner-day, a large one alone (gate.py)."""
+    step, delivery = job.inspected or inspect(job.day, job.contract, job.config, job.ledger)
+    if step.status != "pending":
+        return step
+    with GATE.hold(delivered_bytes(step) > job.large_day_bytes):
+        return stage(step, delivery, job.contract, job.config)
+
+
+class Handle(Protocol):
+    def result(self) -> Step: ...
+
+
+class Orchestrator(Protocol):
+    """What executes a planned run: stages partner-days, runs the loads and the publish."""
+
+    stages_to_files: bool
+
+    def submit(self, job: StageJob) -> Handle: ...
+
+    def load(self, con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step: ...  # fmt: skip
+
+    def publish(self, con: duckdb.DuckDBPyConnection, config: RunConfig, contracts: dict[str, Contract]) -> Published: ...  # fmt: skip
+
+    def wait(self, handles: list[Handle]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Published:
+    resolve: resolve.ResolveStats | None
+    summary: publish.PublishSummary | None
 
 
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
-    steps: tuple[partner_day.Step, ...]
+    steps: tuple[Step, ...]
     missing: tuple[PartnerDay, ...]  # folders without _SUCCESS: not delivered
     published: publish.PublishSummary | None
     resolve: resolve.ResolveStats | None
@@ -45,6 +156,234 @@ class RunSummary:
         return 1 if self.count("failed") else 0
 
 
+@dataclass(frozen=True)
+class Plan:
+    run_id: str
+    jobs: tuple[StageJob, ...]  # delivered partner-days, in load order
+    missing: tuple[PartnerDay, ...]
+
+    def settled(self, job: StageJob) -> Step | None:
+        """The outcome already known at planning (unchanged, standing failure), if any."""
+        if job.inspected and (job.inspected[0].status == "unchanged" or job.inspected[0].standing):
+            return job.inspected[0]
+        return None
+
+
+# --- the warehouse under the writer lock ---------------------------------------------------
+
+
+@contextmanager
+def warehouse_writer(config: RunConfig, run_id: str, log: Log | None = None) -> Iterator[duckdb.DuckDBPyConnection]:  # fmt: skip
+    """The warehouse attached to this process's DuckDB instance, for writing, under the writer
+    lock (waiting while another run holds it), its key checked; detached on leaving."""
+    with writer_lock(config.warehouse, run_id, config.writer_wait_seconds, log):
+        crash.point("writer-lock-held")
+        con = engine.cursor(config.memory_limit, spill_dir(config))
+        warehouse.attach(con, config.warehouse, config.writer_wait_seconds, log)
+        try:
+            warehouse.check_key(con, config.key_check)
+            yield con
+        finally:
+            warehouse.detach(con)
+            con.close()
+
+
+def spill_dir(config: RunConfig) -> Path:
+    """Where this process's DuckDB instance spills (pseudonymised data only), swept with the
+    staging area when the process is gone."""
+    return config.staging_dir / f"process-{os.getpid()}" / "spill"
+
+
+def staging_area(config: RunConfig, run_id: str) -> Path:
+    """This run's staging folder; folders of runs or processes that are gone are removed first."""
+    root = config.staging_dir
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in root.iterdir():
+        try:
+            pid = int((folder / "pid").read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            shutil.rmtree(folder, ignore_errors=True)  # a crashed run's leftovers (pseudonymised)
+    for mine in (root / run_id, spill_dir(config).parent):
+        mine.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (mine / "pid").write_text(str(os.getpid()))
+    return root / run_id
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: date,
+         partners: list[str] | None, run_id: str, log: Log, to_files: bool = False) -> Plan:  # fmt: skip
+    """Scan the landing area, read the ledger (briefly, under the writer lock), and inspect the
+    partner-days it holds (file stats only when nothing changed): an unchanged day or a standing
+    failure needs no staging. Everything delivered is in the plan, in load order."""
+    unknown = sorted(set(partners or []) - set(contracts))
+    if unknown:
+        raise ValueError(f"unknown partner(s) {unknown}; known: {sorted(contracts)}")
+    days = scan(config.landing, contracts, start, end, partners)
+    delivered = [d for d in days if d.delivered]
+    missing = tuple(d for d in days if not d.delivered)
+    for d in missing:
+        log(f"{d.label}: no _SUCCESS marker; not delivered, skipped")
+    with warehouse_writer(config, run_id, log) as con:
+        known = warehouse.ledger(con, [(d.partner, d.export_date) for d in delivered])
+    stage_config = config.stage_config(run_id, to_files)
+    jobs = []
+    for day in delivered:
+        ledger = known.get((day.partner, day.export_date))
+        contract = contracts[day.partner]
+        inspected = inspect(day, contract, stage_config, ledger) if ledger else None
+        jobs.append(
+            StageJob(day, contract, ledger, inspected, stage_config, config.large_day_bytes)
+        )
+    return Plan(run_id, tuple(jobs), missing)
+
+
+# --- executing -------------------------------------------------------------------------------
+
+
+def execute(plan: Plan, config: RunConfig, contracts: dict[str, Contract], orchestrator: Orchestrator, log: Log) -> RunSummary:  # fmt: skip
+    """Stage the plan's partner-days (at most a few ahead of the loads, so staged days never
+    pile up in memory), load each in order as it is ready, then publish."""
+    staging_area(config, plan.run_id)
+    window = config.workers + 2
+    queue = deque(plan.jobs)
+    pending: deque[tuple[StageJob, Handle | Step]] = deque()
+    handles: list[Handle] = []
+    steps: list[Step] = []
+
+    def top_up() -> None:
+        while queue and sum(1 for _, h in pending if not isinstance(h, Step)) < window:
+            job = queue.popleft()
+            settled = plan.settled(job)
+            if settled is not None:
+                pending.append((job, settled))
+                continue
+            handle = orchestrator.submit(job)
+            handles.append(handle)
+            pending.append((job, handle))
+
+    published = Published(None, None)
+    try:
+        top_up()
+        with warehouse_writer(config, plan.run_id, log) as con:
+            while pending:
+                job, handle = pending.popleft()
+                top_up()
+                staged = handle if isinstance(handle, Step) else handle.result()
+                step = orchestrator.load(con, staged, job.contract, plan.run_id)
+                steps.append(step)
+                counts = f"read {step.rows_read}, loaded {step.rows_loaded}, quarantined {step.rows_quarantined}, warnings {step.warnings}"  # fmt: skip
+                log(
+                    f"{step.label}: {step.status} ({counts}){': ' + step.detail if step.detail else ''}"
+                )
+                if len(steps) % 25 == 0 or not pending:
+                    log(f"progress: {len(steps)} of {len(plan.jobs)} partner-days done")
+            published = orchestrator.publish(con, config, contracts)
+    finally:
+        # never remove staged data under a partner-day still being staged; free what a stopped
+        # run staged but never loaded
+        orchestrator.wait(handles)
+        loaded = {(s.partner, s.export_date) for s in steps}
+        for _, handle in pending:
+            staged = handle if isinstance(handle, Step) else _done(handle)
+            if (
+                staged is not None
+                and staged.staged
+                and (staged.partner, staged.export_date) not in loaded
+            ):
+                with _closing(engine.cursor()) as con:
+                    release_staged(con, staged.staged)
+        shutil.rmtree(config.staging_dir / plan.run_id, ignore_errors=True)
+    return RunSummary(plan.run_id, tuple(steps), plan.missing, published.summary, published.resolve)
+
+
+def _done(handle: Handle) -> Step | None:
+    try:
+        return handle.result()
+    except BaseException:
+        return None
+
+
+@contextmanager
+def _closing(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
+    """Load one staged partner-day (or record its failure, or that it was unchanged); a machine
+    failure (disk full) stops the run with the partner-day left as it was."""
+    try:
+        return _load(con, step, contract, run_id)
+    except Exception as exc:
+        if machine_failure(exc):
+            raise RunAborted(f"{step.label}: load stopped: {first_line(exc)}") from exc
+        raise
+    finally:
+        if step.staged is not None:
+            release_staged(con, step.staged)
+
+
+def _load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
+    at = datetime.now(UTC)
+    if not step.standing and step.status != "unchanged":
+        # another run may have loaded this very content while this one was staging it
+        current = warehouse.ledger_entry(con, step.partner, step.export_date)
+        if current and (current.content_sha256, current.contract_sha256) == (step.content_sha256, step.contract_sha256):  # fmt: skip
+            if current.status == "failed":
+                step = replace(step.fail(current.detail or "refused (see partner_loads)", current.rows_read), standing=True)  # fmt: skip
+            else:
+                step = replace(step, status="unchanged", staged=None)
+    if step.standing or step.status == "unchanged":
+        outcome = "failed" if step.standing else "unchanged"
+        loading.record_attempt(con, run_id, step.partner, step.export_date, outcome, step.content_sha256, step.detail, at)  # fmt: skip
+        return step
+    if step.status != "failed" and step.rows_read is not None:
+        warning = volume_warning(
+            step.rows_read, warehouse.volume_history(con, step.partner, step.export_date)
+        )
+        if warning:
+            step = replace(step, notes=(*step.notes, warning))
+    outcome = step.outcome()
+    if step.status == "failed":
+        loading.save_failure(con, outcome, at)
+    else:
+        assert step.staged is not None
+        if step.rows_read != step.rows_loaded + step.rows_quarantined:
+            raise AssertionError(
+                f"{step.label}: rows read {step.rows_read} != loaded + quarantined"
+            )
+        if step.staged.path is not None:  # staged by another process: attach its file
+            con.execute(f"ATTACH '{step.staged.path}' AS {step.staged.database} (READ_ONLY)")
+        loading.load_partner_day(con, outcome, step.staged.database, contract.channel,
+                                 contract.delivery == "snapshot", at)  # fmt: skip
+        step = replace(step, status="loaded")
+        crash.point("load-after-commit")
+    loading.record_attempt(con, run_id, step.partner, step.export_date, outcome.status, step.content_sha256, outcome.detail, at)  # fmt: skip
+    return step
+
+
+def volume_warning(rows_read: int, history: list[int]) -> str | None:
+    """The warning for a volume under a tenth or over ten times the recent median, else None.
+
+    partners.md read literally: the median is the statistical one (the mean of the two middle
+    values for an even count), and a median of 0 makes any non-empty day "over ten times" it.
+    """
+    import statistics
+
+    if not history:
+        return None
+    median = statistics.median(history)
+    if median / 10 <= rows_read <= median * 10:
+        return None
+    shown = int(median) if median == int(median) else median
+    return f"volume warning: {rows_read} records against a recent median of {shown}"
+
+
 def delivered_days(landing: Path, contracts: dict[str, Contract]) -> dict[str, set[date]]:
     """Every partner-day folder with `_SUCCESS` in the landing area, by partner."""
     out: dict[str, set[date]] = {}
@@ -54,115 +393,91 @@ def delivered_days(landing: Path, contracts: dict[str, Contract]) -> dict[str, s
     return out
 
 
-@contextmanager
-def warehouse_writer(
-    settings: Settings, run_id: str, on_wait: Callable[[str], None] | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse, for writing, under the writer lock (waiting while another run holds it),
-    its key checked; closed and the lock released on leaving."""
-    with writer_lock(settings.warehouse, run_id, settings.writer_wait_seconds, on_wait):
-        crash.point("writer-lock-held")
-        con = warehouse.open_writer(settings.warehouse, on_wait=on_wait)
-        try:
-            warehouse.check_key(con, settings.key_check())
-            yield con
-        finally:
-            con.close()
-
-
-def publish_if_needed(
-    con: duckdb.DuckDBPyConnection, settings: Settings, contracts: dict[str, Contract]
-) -> tuple[resolve.ResolveStats | None, publish.PublishSummary | None]:
+def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contracts: dict[str, Contract]) -> Published:  # fmt: skip
     """Refresh touched listings and resolve identities (one transaction), then publish, unless
     the published file already shows the warehouse's current state."""
-    version = warehouse.state_version(con)
-    if warehouse.published_version(con) == version and settings.publish.exists():
-        return None, None
-    snapshots = [
-        p for p, c in contracts.items() if c.delivery == "snapshot" and c.channel == "marketplace"
-    ]
-    events = [p for p, c in contracts.items() if c.events]
-    con.execute("BEGIN TRANSACTION")
     try:
-        resolve.refresh_listings(con, snapshots, events)
-        stats = resolve.resolve_identities(con)
-        crash.point("resolve-before-commit")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    crash.point("after-resolve")
-    summary = publish.publish(
-        con, settings.publish, contracts, delivered_days(settings.landing, contracts)
-    )
-    crash.point("after-publish")
-    data_docs.write_index(con, settings.gx_dir / "data_docs")
-    crash.point("docs-written")
-    warehouse.mark_published(con, version)
-    return stats, summary
-
-
-def staging_area(settings: Settings, run_id: str) -> Path:
-    """This run's staging folder; folders of runs whose process is gone are removed first."""
-    root = settings.staging_dir
-    root.mkdir(parents=True, exist_ok=True)
-    for folder in root.iterdir():
-        owner = folder / "pid"
+        version = warehouse.state_version(con)
+        if warehouse.published_version(con) == version and config.publish.exists():
+            return Published(None, None)
+        snapshots = [p for p, c in contracts.items() if c.delivery == "snapshot" and c.channel == "marketplace"]  # fmt: skip
+        events = [p for p, c in contracts.items() if c.events]
+        con.execute("BEGIN TRANSACTION")
         try:
-            pid = int(owner.read_text())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            shutil.rmtree(folder, ignore_errors=True)  # a crashed run's leftovers (pseudonymised)
-    mine = root / run_id
-    mine.mkdir(parents=True, exist_ok=True)
-    (mine / "pid").write_text(str(os.getpid()))
-    return mine
+            resolve.refresh_listings(con, snapshots, events)
+            stats = resolve.resolve_identities(con)
+            crash.point("resolve-before-commit")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        crash.point("after-resolve")
+        summary = publish.publish(
+            con, config.publish, contracts, delivered_days(config.landing, contracts)
+        )
+        crash.point("after-publish")
+        data_docs.write_index(con, config.docs_dir)
+        crash.point("docs-written")
+        warehouse.mark_published(con, version)
+        return Published(stats, summary)
+    except Exception as exc:
+        if machine_failure(exc):
+            raise RunAborted(f"publishing stopped: {first_line(exc)}") from exc
+        raise
 
 
-def run_plain(
-    settings: Settings, start: date, end: date, partners: list[str] | None = None
-) -> RunSummary:
-    """Every delivered partner-day in [start, end], in date order, then publish."""
+# --- the plain orchestrator ------------------------------------------------------------------
+
+
+class Plain:
+    """Stages in this process's threads and loads and publishes directly: no orchestrator."""
+
+    stages_to_files = False
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage")
+
+    def submit(self, job: StageJob) -> Handle:
+        return self._pool.submit(stage_job, job)
+
+    def load(self, con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:  # fmt: skip
+        return load(con, step, contract, run_id)
+
+    def publish(self, con: duckdb.DuckDBPyConnection, config: RunConfig, contracts: dict[str, Contract]) -> Published:  # fmt: skip
+        return publish_if_needed(con, config, contracts)
+
+    def wait(self, handles: list[Handle]) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def run(config: RunConfig, start: date, end: date, partners: list[str] | None = None,
+        orchestrator: Orchestrator | None = None, log: Log | None = None,
+        run_id: str | None = None) -> RunSummary:  # fmt: skip
+    """A whole run: plan it, then execute it (through `orchestrator`, plainly by default)."""
     contracts = load_contracts()
-    key = settings.key_bytes()
-    run_id = uuid.uuid4().hex
-    days = scan(settings.landing, contracts, start, end, partners)
-    area = staging_area(settings, run_id)
-    steps = []
-    try:
-        with warehouse_writer(settings, run_id) as con:
-            for day in days:
-                if not day.delivered:
-                    continue
-                contract = contracts[day.partner]
-                ledger = warehouse.ledger_entry(con, day.partner, day.export_date)
-                step, delivery = partner_day.inspect(day, contract, settings, ledger, run_id)
-                step = partner_day.read(step, delivery, contract, key, settings)
-                step = partner_day.transform(step, contract)
-                step = partner_day.run_validation(step, contract, settings.gx_dir / "data_docs")
-                steps.append(partner_day.load(con, step, contract, run_id))
-            stats, summary = publish_if_needed(con, settings, contracts)
-    finally:
-        shutil.rmtree(area, ignore_errors=True)
-    return RunSummary(
-        run_id, tuple(steps), tuple(d for d in days if not d.delivered), summary, stats
+    run_id = run_id or uuid.uuid4().hex
+    say = log or (lambda _: None)
+    orchestrator = orchestrator or Plain(config.workers)
+    planned = plan(
+        config, contracts, start, end, partners, run_id, say, orchestrator.stages_to_files
     )
+    return execute(planned, config, contracts, orchestrator, say)
+
+
+def run_plain(settings: Settings, start: date, end: date, partners: list[str] | None = None) -> RunSummary:  # fmt: skip
+    """A run without Prefect, settings given (tests, the benchmark's Prefect share)."""
+    return run(RunConfig.from_settings(settings, settings.key_bytes()), start, end, partners)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m pipelines.run.core START END [PARTNER ...]`: a run without Prefect, settings from
-    the environment (used by the benchmark and the crash tests)."""
+    the environment (the benchmark's plain steps)."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    settings = Settings()
-    summary = run_plain(
-        settings, date.fromisoformat(args[0]), date.fromisoformat(args[1]), args[2:] or None
-    )
-    print(
-        f"loaded={summary.count('loaded')} unchanged={summary.count('unchanged')} "
-        f"failed={summary.count('failed')} missing={len(summary.missing)}"
-    )
+    summary = run_plain(Settings(), date.fromisoformat(args[0]), date.fromisoformat(args[1]), args[2:] or None)  # fmt: skip
+    print(f"loaded={summary.count('loaded')} unchanged={summary.count('unchanged')} "
+          f"failed={summary.count('failed')} missing={len(summary.missing)}")  # fmt: skip
     return summary.exit_status
 
 
