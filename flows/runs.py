@@ -121,7 +121,8 @@ def process_range(
     settings = Settings()
     config = core.RunConfig.from_settings(settings, pii_key(settings))  # refuses without a key
     contracts = load_contracts()
-    orchestrator = PrefectOrchestrator(to_files=settings.task_runner == "dask")
+    # a stage on another process (Dask) hands over a file; threads of this process, tables
+    orchestrator = PrefectOrchestrator(to_files=not isinstance(_task_runner(), ThreadPoolTaskRunner))
 
     def log(line: str) -> None:
         bad = any(w in line for w in (": failed", "waiting for", "not delivered"))
@@ -131,6 +132,13 @@ def process_range(
         config, contracts, start, end, partners, run_id, log, orchestrator.stages_to_files
     )
     return core.execute(planned, config, contracts, orchestrator, log)
+
+
+def _task_runner() -> Any:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return context.task_runner if context else None
 
 
 class PartnerDaysFailed(Exception):

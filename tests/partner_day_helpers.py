@@ -1,4 +1,4 @@
-"""Run one partner-day's stages in-process, the way the flows do, for tests."""
+"""Stage one partner-day in-process, the way a run does, for tests (no warehouse)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,32 @@ import polars as pl
 
 from pipelines.contracts import load_contracts
 from pipelines.intake.landing import PartnerDay
-from pipelines.run import partner_day
+from pipelines.run import engine
+from pipelines.run.core import RunConfig
+from pipelines.run.stage import inspect
+from pipelines.run.stage import stage as stage_day
+from pipelines.run.step import Step
 from pipelines.settings import Settings
 
 
-def stage(settings: Settings, partner: str, day: date | str) -> partner_day.Step:
-    """Inspect, read, transform and validate one delivered partner-day (no warehouse)."""
+def stage(settings: Settings, partner: str, day: date | str, to_files: bool = False) -> Step:
+    """Inspect, read, normalise and validate one delivered partner-day into its staged tables."""
     day = date.fromisoformat(day) if isinstance(day, str) else day
     contract = load_contracts()[partner]
     folder = Path(settings.landing) / partner / day.isoformat()
     pd = PartnerDay(partner, day, folder, (folder / "_SUCCESS").exists())
-    step, delivery = partner_day.inspect(pd, contract, settings, None)
-    step = partner_day.read(step, delivery, contract, settings.key_bytes(), settings)
-    step = partner_day.transform(step, contract)
-    return partner_day.run_validation(step, contract)
+    config = RunConfig.from_settings(settings, settings.key_bytes()).stage_config("tests", to_files)
+    step, delivery = inspect(pd, contract, config, None)
+    return stage_day(step, delivery, contract, config)
 
 
-def records(step: partner_day.Step) -> pl.DataFrame:
-    assert step.work_dir is not None
-    return pl.read_ipc(step.work_dir / "records.arrow")
+def records(step: Step) -> pl.DataFrame:
+    """The staged canonical records of a step, in file order."""
+    assert step.staged is not None
+    con = engine.cursor()
+    try:
+        return con.sql(
+            f"SELECT * FROM {step.staged.database}.records ORDER BY file_index, row_number"
+        ).pl()
+    finally:
+        con.close()

@@ -27,8 +27,9 @@ PARTNERS = ("belanjaku", "kedaiantar", "lapakdesa", "lkpp-ekatalog", "pasarnusa"
 
 # identifiers as the canonical records hold them (NIK and phone already pseudonymised)
 NIBS = tuple(f"91200000000{i:02d}" for i in range(1, 9))
-NIKS = tuple(f"nikps{i:02d}" + "a" * 56 for i in range(1, 9))
-PHONES = tuple(f"phoneps{i:02d}" + "b" * 54 for i in range(1, 9))
+# pseudonyms look like the real ones: 64 hex digits of HMAC-SHA256
+NIKS = tuple(hashlib.sha256(f"nik {i}".encode()).hexdigest() for i in range(1, 9))
+PHONES = tuple(hashlib.sha256(f"phone {i}".encode()).hexdigest() for i in range(1, 9))
 # (province_code, regency_code); None = unknown region
 REGIONS = (("31", "31.71"), ("32", "32.73"), ("33", "33.74"), ("51", "51.71"), ("32", None),
            (None, None))  # fmt: skip

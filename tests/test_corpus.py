@@ -176,10 +176,11 @@ def check_listings(warehouse: Path, want: list[dict[str, Any]]) -> None:
         return _PSEUDONYM.sub(lambda m: hmac_hex(key, "nik", m.group(1)), text)
 
     cols = [c for (c,) in query(warehouse, "SELECT column_name FROM (DESCRIBE listings)")]
-    rows = {
-        (r[0], r[1]): {c: iso(v) for c, v in zip(cols, r, strict=True)}
+    named = [
+        {c: iso(v) for c, v in zip(cols, r, strict=True)}
         for r in query(warehouse, "SELECT * FROM listings")
-    }
+    ]
+    rows = {(r["partner"], r["listing_key"]): r for r in named}
     wanted = {(w["partner"], real_key(w["listing_key"])): w for w in want}
     assert sorted(rows) == sorted(wanted), "listings"
     for ident, w in wanted.items():

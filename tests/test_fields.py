@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
 import pytest
 
 from pipelines.quality.fields import (
     MONTHS,
+    dmy_dash_or_excel,
+    dmy_or_indonesian,
+    epoch_ms_utc,
+    iso8601_jakarta,
     kbli_category,
-    parse_dmy_dash_or_excel,
-    parse_dmy_or_indonesian,
-    parse_epoch_ms_utc,
-    parse_iso8601_jakarta,
-    parse_rupiah,
-    parse_ymd,
+    rupiah,
+    ymd,
 )
-
-
-def _one(expr_fn, value: str | None):  # type: ignore[no-untyped-def]
-    return pl.DataFrame({"v": [value]}, schema={"v": pl.String}).select(expr_fn(pl.col("v"))).item()
+from tests.sql_eval import one as _one
+from tests.sql_eval import values
 
 
 @pytest.mark.parametrize(
@@ -41,7 +38,7 @@ def _one(expr_fn, value: str | None):  # type: ignore[no-untyped-def]
 )
 def test_iso8601_to_jakarta_date(text: str, day: date | None) -> None:
     """It converts ISO 8601 timestamps (offset, Z, fraction, none) to the Asia/Jakarta date."""
-    assert _one(parse_iso8601_jakarta, text) == day
+    assert _one(iso8601_jakarta, text) == day
 
 
 @pytest.mark.parametrize(
@@ -54,36 +51,36 @@ def test_iso8601_to_jakarta_date(text: str, day: date | None) -> None:
 )  # fmt: skip
 def test_tokoraya_dates(text: str, day: date | None) -> None:
     """It reads D/M/YYYY (day first, so 01/09/2024 is 1 September) and Indonesian month names."""
-    assert _one(parse_dmy_or_indonesian, text) == day
+    assert _one(dmy_or_indonesian, text) == day
 
 
 @pytest.mark.parametrize(("name", "month"), sorted(MONTHS.items()))
 def test_every_indonesian_month_spelling(name: str, month: int) -> None:
     """It knows every month name and abbreviation partners.md lists, in any case."""
-    assert _one(parse_dmy_or_indonesian, f"7 {name.upper()} 2022") == date(2022, month, 7)
-    assert _one(parse_dmy_or_indonesian, f"7 {name.capitalize()} 2022") == date(2022, month, 7)
+    assert _one(dmy_or_indonesian, f"7 {name.upper()} 2022") == date(2022, month, 7)
+    assert _one(dmy_or_indonesian, f"7 {name.capitalize()} 2022") == date(2022, month, 7)
 
 
 def test_epoch_milliseconds_utc_to_jakarta_date() -> None:
     """It shifts epoch milliseconds from UTC to Asia/Jakarta before taking the date."""
-    assert _one(parse_epoch_ms_utc, "1614877199999") == date(2021, 3, 4)  # 16:59:59.999 UTC
-    assert _one(parse_epoch_ms_utc, "1614877200000") == date(2021, 3, 5)
-    assert _one(parse_epoch_ms_utc, "soon") is None
+    assert _one(epoch_ms_utc, "1614877199999") == date(2021, 3, 4)  # 16:59:59.999 UTC
+    assert _one(epoch_ms_utc, "1614877200000") == date(2021, 3, 5)
+    assert _one(epoch_ms_utc, "soon") is None
 
 
 def test_lapakdesa_dates_text_or_excel() -> None:
     """It reads DD-MM-YYYY text, Excel date cells, and unformatted Excel serials."""
-    assert _one(parse_dmy_dash_or_excel, "05-03-2022") == date(2022, 3, 5)
-    assert _one(parse_dmy_dash_or_excel, "2022-03-05 00:00:00") == date(2022, 3, 5)
-    assert _one(parse_dmy_dash_or_excel, "44625") == date(2022, 3, 5)
-    assert _one(parse_dmy_dash_or_excel, "32-01-2022") is None
+    assert _one(dmy_dash_or_excel, "05-03-2022") == date(2022, 3, 5)
+    assert _one(dmy_dash_or_excel, "2022-03-05 00:00:00") == date(2022, 3, 5)
+    assert _one(dmy_dash_or_excel, "44625") == date(2022, 3, 5)
+    assert _one(dmy_dash_or_excel, "32-01-2022") is None
 
 
 def test_ymd_is_strict() -> None:
     """It accepts YYYY-MM-DD only."""
-    assert _one(parse_ymd, "2023-05-01") == date(2023, 5, 1)
-    assert _one(parse_ymd, "2023-5-1") is None
-    assert _one(parse_ymd, "01-05-2023") is None
+    assert _one(ymd, "2023-05-01") == date(2023, 5, 1)
+    assert _one(ymd, "2023-5-1") is None
+    assert _one(ymd, "01-05-2023") is None
 
 
 @pytest.mark.parametrize(
@@ -94,16 +91,13 @@ def test_ymd_is_strict() -> None:
 )  # fmt: skip
 def test_rupiah_amounts(text: str, amount: str | None, bad: bool) -> None:
     """It reads Indonesian-formatted rupiah; `-` and empty are no amount, anything else odd is bad."""
-    frame = pl.DataFrame({"v": [text]})
-    value, problem = parse_rupiah(pl.col("v"))
-    got = frame.select(value.cast(pl.String).alias("a"), problem.alias("p")).row(0)
-    assert got[0] == amount
-    assert (got[1] is not None) == bad
+    got_value = _one(lambda v: f"CAST({rupiah(v)[0]} AS VARCHAR)", text)
+    got_problem = _one(lambda v: rupiah(v)[1], text)
+    assert got_value == amount
+    assert (got_problem is not None) == bad
 
 
 def test_kbli_category_needs_a_listed_division() -> None:
     """It gives the category letter of a 5-digit code whose division is listed, else nothing."""
-    got = pl.DataFrame({"k": ["47911", "56101", "01111", "00000", "4791", "99000"]}).select(
-        kbli_category(pl.col("k"))
-    )
-    assert got.to_series().to_list() == ["G", "I", "A", None, None, "U"]
+    got = values(kbli_category, ["47911", "56101", "01111", "00000", "4791", "99000"])
+    assert got == ["G", "I", "A", None, None, "U"]

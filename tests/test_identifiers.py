@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import polars as pl
+import duckdb
 import pytest
 
 from pipelines.quality.identifiers import (
@@ -10,21 +10,17 @@ from pipelines.quality.identifiers import (
     nib_problem,
     nik_problem,
     normalise_phone,
+    pads,
     phone_problem,
-    pseudonymise,
+    pseudonym,
 )
+from tests.sql_eval import values
 
 
-def _nik(values: list[str | None], numeric: list[bool] | None = None) -> list[str | None]:
-    frame = pl.DataFrame(
-        {"v": values, "n": numeric or [False] * len(values)},
-        schema={"v": pl.String, "n": pl.Boolean},
-    )
-    return (
-        frame.select(nik_problem(pl.col("v"), pl.col("n") if numeric else None))
-        .to_series()
-        .to_list()
-    )
+def _nik(niks: list[str | None], numeric: list[bool] | None = None) -> list[object]:
+    if numeric:
+        return values(lambda v, n: nik_problem(v, n), niks, numeric)
+    return values(nik_problem, niks)
 
 
 @pytest.mark.parametrize(
@@ -79,28 +75,34 @@ def test_nik_from_a_numeric_cell_is_invalid_whatever_its_digits() -> None:
 )
 def test_phone_normalisation(raw: str, normalised: str, valid: bool) -> None:
     """It normalises a phone as partners.md says and accepts only 62 + 9-12 digits from 8."""
-    frame = pl.DataFrame({"p": [raw]})
-    got = frame.select(
-        normalise_phone(pl.col("p")).alias("n"), phone_problem(pl.col("p")).alias("x")
-    ).row(0)
-    assert got[0] == normalised
-    assert (got[1] is None) == valid
+    assert values(normalise_phone, [raw]) == [normalised]
+    assert (values(lambda p: phone_problem(p, normalise_phone(p)), [raw]) == [None]) == valid
 
 
 def test_nib_needs_13_digits() -> None:
     """It accepts a 13-digit NIB only."""
-    got = pl.DataFrame({"n": ["1234567890123", "123456789012", "12345678901234", "", None]}).select(
-        nib_problem(pl.col("n"))
-    )
-    assert got.to_series().to_list() == [None, "not 13 digits", "not 13 digits", "absent", "absent"]
+    got = values(nib_problem, ["1234567890123", "123456789012", "12345678901234", "", None])
+    assert got == [None, "not 13 digits", "not 13 digits", "absent", "absent"]
 
 
 def test_pseudonyms_are_hmac_sha256_of_kind_and_value() -> None:
-    """It replaces values by HMAC-SHA256(key, "kind:value"), vectorised, nulls kept null."""
-    frame = pl.DataFrame(
-        {"nik_ps": ["3273010101900001", None], "phone_ps": ["6281234567890", "6281234567890"]}
-    )
-    out = pseudonymise(frame, {"nik_ps": "nik", "phone_ps": "phone"}, b"k3y")
-    assert out["nik_ps"].to_list() == [hmac_hex(b"k3y", "nik", "3273010101900001"), None]
-    assert out["phone_ps"][0] == out["phone_ps"][1] == hmac_hex(b"k3y", "phone", "6281234567890")
-    assert pseudonymise(frame, {"nik_ps": "nik"}, b"other")["nik_ps"][0] != out["nik_ps"][0]
+    """It replaces values by HMAC-SHA256(key, "kind:value") inside DuckDB, nulls kept null; the
+    key reaches the query as parameters (its pads), never as text."""
+
+    def run(key: bytes, kind: str, vals: list[str | None]) -> list[object]:
+        ipad, opad = pads(key)
+        con = duckdb.connect()
+        sql = f"SELECT {pseudonym(kind, 'v')} FROM (SELECT unnest($vals::VARCHAR[]) AS v)"
+        assert key.decode() not in sql
+        return [
+            r[0] for r in con.execute(sql, {"vals": vals, "ipad": ipad, "opad": opad}).fetchall()
+        ]
+
+    assert run(b"k3y", "nik", ["3273010101900001", None]) == [
+        hmac_hex(b"k3y", "nik", "3273010101900001"),
+        None,
+    ]
+    assert run(b"k3y", "phone", ["6281234567890"]) == [hmac_hex(b"k3y", "phone", "6281234567890")]
+    assert run(b"other", "nik", ["3273010101900001"]) != run(b"k3y", "nik", ["3273010101900001"])
+    long_key = b"x" * 100  # longer than a block: hashed first, as RFC 2104 says
+    assert run(long_key, "nik", ["1"]) == [hmac_hex(long_key, "nik", "1")]

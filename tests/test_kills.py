@@ -22,7 +22,7 @@ from pipelines.settings import Settings
 from pipelines.synthetic import generate
 from tests.conftest import TEST_KEY
 from tests.processes import prefect_server, start_umkm, umkm, umkm_env
-from tests.test_crash_safety import no_duplicates
+from tests.test_concurrent_runs import no_duplicates
 from tests.test_runs import published
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 from datetime import date
 
-import polars as pl
+import duckdb
 
 from pipelines.quality.identifiers import hmac_hex
 from tests import builders as b
@@ -167,16 +167,31 @@ def test_ekatalog_utf8_bom(settings) -> None:
 
 
 def test_no_raw_personal_value_leaves_the_read_step(settings) -> None:
-    """It writes only pseudonyms to the hand-off files: no NIK or phone digits in any of them."""
+    """It stages only pseudonyms: no NIK or phone digits in any staged value or in the staged
+    database file another process would load."""
     b.pasarnusa(settings.landing, D, [pasarnusa_row("PN1")])
-    step = stage(settings, "pasarnusa", D)
-    assert step.work_dir is not None
-    for path in step.work_dir.iterdir():
-        data = path.read_bytes()
-        for secret in (NIK, "81234567890", "0812-3456-7890"):
-            assert secret.encode() not in data, path.name
-    raw = pl.read_ipc(step.work_dir / "raw.arrow")
-    assert not {"nik", "phone"} & set(raw.columns)
+    step = stage(settings, "pasarnusa", D, to_files=True)
+    assert step.staged is not None and step.staged.path is not None
+    data = step.staged.path.read_bytes()
+    con = duckdb.connect(str(step.staged.path), read_only=True)
+    try:
+        values = []
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND data_type IN ('VARCHAR', 'VARCHAR[]')"
+        ).fetchall():
+            values += [str(v) for (v,) in con.execute(f'SELECT "{column}" FROM {table}').fetchall()]
+        columns = {
+            c
+            for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE NOT internal"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    for secret in (NIK, "81234567890", "0812-3456-7890"):
+        assert secret.encode() not in data
+        assert not [v for v in values if secret in v]
+    assert not {"nik", "phone", "owner_nik", "owner_phone"} & columns
 
 
 def test_header_only_file_without_manifest_rows_loads_nothing(settings) -> None:

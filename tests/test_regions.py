@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 import pytest
 
-from pipelines.quality.regions import resolve_codes, resolve_names
+from pipelines.quality.regions import by_codes, by_names, ensure_reference
+
+
+def _resolve(sql: str, raw0: list[str | None], raw1: list[str | None]) -> pl.DataFrame:
+    """The resolution of these raw pairs, in their order."""
+    con = duckdb.connect()
+    ensure_reference(con)
+    keys = pl.DataFrame({"raw0": raw0, "raw1": raw1, "i": range(len(raw0))},
+                        schema={"raw0": pl.String, "raw1": pl.String, "i": pl.Int64})  # fmt: skip
+    con.register("keys", keys.to_arrow())
+    resolved = con.sql(sql).pl()
+    return keys.join(resolved, on=["raw0", "raw1"], how="left", nulls_equal=True).sort("i")
+
+
+def resolve_codes(regency: list[str | None], province: list[str | None]) -> pl.DataFrame:
+    return _resolve(by_codes("c", "p"), regency, province)
 
 
 def _names(province: str | None, regency: str | None) -> tuple[str | None, str | None]:
-    frame = pl.DataFrame({"p": [province], "r": [regency]}, schema={"p": pl.String, "r": pl.String})
-    row = resolve_names(frame.lazy(), "p", "r").collect().row(0, named=True)
+    row = _resolve(by_names("name", "r"), [province], [regency]).row(0, named=True)
     return row["province_code"], row["regency_code"]
 
 
@@ -70,14 +85,8 @@ def test_regency_is_matched_within_its_province_only() -> None:
 
 def test_codes_resolve_to_regency_and_province() -> None:
     """It reads `32.73` and `3273`, falls back to a code's first two digits for the province."""
-    frame = pl.DataFrame(
-        {
-            "c": ["32.73", "3273", "32.99", "99.01", "32", "x", None, None],
-            "p": [None, None, None, None, None, None, "32", "99"],
-        },
-        schema={"c": pl.String, "p": pl.String},
-    )
-    out = resolve_codes(frame.lazy(), "c", "p").collect()
+    out = resolve_codes(["32.73", "3273", "32.99", "99.01", "32", "x", None, None],
+                        [None, None, None, None, None, None, "32", "99"])  # fmt: skip
     assert out["regency_code"].to_list() == ["32.73", "32.73", None, None, None, None, None, None]
     assert out["province_code"].to_list() == ["32", "32", "32", None, "32", None, "32", None]
     assert out["region_problem"].to_list() == [
@@ -88,5 +97,4 @@ def test_codes_resolve_to_regency_and_province() -> None:
 
 def test_province_field_wins_over_the_regency_code() -> None:
     """It takes the province from the record's province field when that names a province."""
-    frame = pl.DataFrame({"c": ["3273"], "p": ["33"]})
-    assert resolve_codes(frame.lazy(), "c", "p").collect()["province_code"].to_list() == ["33"]
+    assert resolve_codes(["3273"], ["33"])["province_code"].to_list() == ["33"]

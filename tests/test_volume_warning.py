@@ -3,7 +3,7 @@ with a warning in `detail`."""
 
 from __future__ import annotations
 
-from pipelines.run.partner_day import volume_warning
+from pipelines.run.core import volume_warning
 
 
 def test_a_volume_within_a_tenth_and_ten_times_the_median_gets_no_warning() -> None:

@@ -136,5 +136,13 @@ def _insert(reading: Reading, path: str, n_columns: int, fields: str, repeated: 
     reading.insert(source)
 
 
+def refusal(exc: duckdb.Error, file: DeliveredFile, what: str) -> DeliveryRefused:
+    """The refusal for a file DuckDB could not read; the machine's own failures (out of memory,
+    disk full) are no refusal: they are raised again, to stop the run."""
+    if isinstance(exc, duckdb.OutOfMemoryException) or "no space left" in str(exc).lower():
+        raise exc
+    return DeliveryRefused(f"file {file.shown!r} could not be {what}: {first_line(exc)}")
+
+
 def first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

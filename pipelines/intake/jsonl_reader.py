@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.intake import stream
-from pipelines.intake.csv_reader import first_line
+from pipelines.intake.csv_reader import refusal
 from pipelines.intake.landing import DeliveryRefused
 from pipelines.intake.read import Reading
 from pipelines.quality.sql import ident, lit, text_list
@@ -84,9 +84,7 @@ def read(reading: Reading) -> list[str]:
     except duckdb.Error as exc:
         if fed is not None:
             fed.check()
-        raise DeliveryRefused(
-            f"file {file.shown!r} could not be read as JSON Lines: {first_line(exc)}"
-        ) from None
+        raise refusal(exc, file, "read as JSON Lines") from None
     finally:
         reading.con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
     if fed is not None:

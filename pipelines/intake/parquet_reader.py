@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.intake.csv_reader import check_columns, first_line
+from pipelines.intake.csv_reader import check_columns, refusal
 from pipelines.intake.landing import DeliveredFile, DeliveryRefused, open_regular
 from pipelines.intake.read import Reading
 from pipelines.quality.sql import ident, lit
@@ -52,9 +52,7 @@ def read(reading: Reading) -> list[str]:
                    NULL::VARCHAR AS _malformed, NULL::VARCHAR[] AS _extra, {fields}
             FROM read_parquet({path}, file_row_number = true)""")
     except duckdb.Error as exc:
-        raise DeliveryRefused(
-            f"file {file.shown!r} could not be read as Parquet: {first_line(exc)}"
-        ) from None
+        raise refusal(exc, file, "read as Parquet") from None
     return warnings
 
 

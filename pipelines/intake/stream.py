@@ -124,15 +124,18 @@ def _pump(file: DeliveredFile, gzip: bool, encoding: str, cap: int, write_fd: in
                 pieces = inflater.feed(chunk) if inflater else iter((chunk,))
                 for data in pieces:
                     out.bytes_out += len(data)
-                    if out.bytes_out > cap or (
-                        inflater
-                        and out.bytes_out > _RATIO_FLOOR
-                        and out.bytes_out > MAX_GZIP_RATIO * out.bytes_in
-                    ):
+                    ratio = out.bytes_out // max(out.bytes_in, 1)
+                    if out.bytes_out > cap:
                         out.refusal = (
-                            f"{shown} expands beyond {out.bytes_out:,} bytes (over the {cap:,}-byte cap "
-                            f"or a {MAX_GZIP_RATIO}:1 compression ratio); refused as a possible gzip bomb"
-                        )  # fmt: skip
+                            f"{shown} expands beyond {cap:,} bytes (compression ratio over {ratio:,}:1); "
+                            "refused as a possible gzip bomb"
+                        )
+                        return
+                    if inflater and out.bytes_out > _RATIO_FLOOR and ratio > MAX_GZIP_RATIO:
+                        out.refusal = (
+                            f"{shown} expands more than {MAX_GZIP_RATIO:,}:1 ({out.bytes_out:,} bytes from "
+                            f"{out.bytes_in:,}); refused as a possible gzip bomb"
+                        )
                         return
                     if transcode:
                         non_ascii = non_ascii or not data.isascii()

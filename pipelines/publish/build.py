@@ -67,7 +67,7 @@ def build(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract],
     try:
         con.execute(PUBLISHED_SQL.read_text(encoding="utf-8"))
     finally:
-        con.execute(f"USE {warehouse}")
+        con.execute(f'USE "{warehouse}"')
     p = {"start": PROGRAMME_START}
     grid = "(SELECT as_of_date FROM targets_in)"
     last = f"(SELECT max(as_of_date) FROM {grid})"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
+
 from pipelines import canonical
 from pipelines.contracts import Contract
 from pipelines.quality import fields, identifiers, regions
@@ -47,6 +49,27 @@ def region_sql(contract: Contract, keys: str) -> str:
         return regions.by_names(region.province or "code", "regency_name", keys)
     raw0, raw1 = region_keys(contract)
     return regions.by_codes(raw0, raw1, keys)
+
+
+def canonical_records(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    export_date: date,
+    raw: str,
+    row_bases: list[int],
+) -> str:
+    """The SELECT of a partner-day's canonical records from its raw table, its region values
+    resolved first (once per distinct pair, into temp tables of this connection)."""
+    regions.ensure_reference(con)
+    raw0, raw1 = region_keys(contract)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE region_keys AS SELECT DISTINCT {raw0 or 'NULL::VARCHAR'} AS raw0, "
+        f"{raw1 or 'NULL::VARCHAR'} AS raw1 FROM {raw}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE region_resolved AS {region_sql(contract, 'region_keys')}"
+    )
+    return records_sql(contract, export_date, raw, "region_resolved", row_bases or [0])
 
 
 def records_sql(

@@ -25,8 +25,7 @@ from pipelines import crash, release
 from pipelines.contracts import CONTRACT_DIR, Contract
 from pipelines.intake.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
 from pipelines.intake.read import create_raw, read_delivery
-from pipelines.quality import regions
-from pipelines.quality.normalise import listing_day_sql, records_sql, region_keys, region_sql
+from pipelines.quality.normalise import canonical_records, listing_day_sql
 from pipelines.quality.validate import RESULT_SCHEMA, data_docs_page, validate, warm_up
 from pipelines.run import engine
 from pipelines.run.step import Staged, Step
@@ -170,19 +169,10 @@ def _stage_into(con: duckdb.DuckDBPyConnection, step: Step, delivery: Delivery, 
     crash.point("read-done")
 
     started = time.perf_counter()
-    regions.ensure_reference(con)
-    raw0, raw1 = region_keys(contract)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE region_keys AS SELECT DISTINCT {raw0 or 'NULL::VARCHAR'} AS raw0, "
-        f"{raw1 or 'NULL::VARCHAR'} AS raw1 FROM {db}.raw"
+    select = canonical_records(
+        con, contract, step.export_date, f"{db}.raw", [f.row_base for f in read.files]
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE region_resolved AS {region_sql(contract, 'region_keys')}"
-    )
-    bases = [f.row_base for f in read.files] or [0]
-    con.execute(
-        f"CREATE TABLE {db}.records AS {records_sql(contract, step.export_date, f'{db}.raw', 'region_resolved', bases)}"
-    )
+    con.execute(f"CREATE TABLE {db}.records AS {select}")
     con.execute(f"DROP TABLE {db}.raw")
     if contract.channel == "marketplace":
         con.execute(f"CREATE TABLE {db}.listings AS {listing_day_sql(contract, f'{db}.records')}")

@@ -168,7 +168,7 @@ def resolve_identities(con: duckdb.DuckDBPyConnection, full: bool = False) -> Re
                    coalesce(CASE max({SCALE_RANK}) WHEN 3 THEN 'menengah' WHEN 2 THEN 'kecil' WHEN 1 THEN 'mikro' END, 'unknown'),
                    coalesce(arg_min(kbli_category, {EARLIEST}) FILTER (WHERE kbli_category IS NOT NULL), 'unknown'),
                    count(*),
-                   list(struct_pack(partner := partner, first := joined_date)) FILTER (WHERE first_of_partner)
+                   list(struct_pack(partner := partner, first := joined_date) ORDER BY partner) FILTER (WHERE first_of_partner)
             FROM (SELECT *, row_number() OVER (PARTITION BY umkm_id, partner ORDER BY joined_date) = 1 AS first_of_partner
                   FROM listings SEMI JOIN s USING (listing_id))
             GROUP BY umkm_id"""
