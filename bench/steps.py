@@ -1,16 +1,16 @@
 """One measured step of the benchmark, in its own process (so that its peak memory is its own).
 
-    python -m bench.steps duckdb LANDING DAY                      # B: DuckDB alone reads the day's files
-    python -m bench.steps flow START END [PARTNER ...]            # the Prefect flow (settings from env)
-    python -m bench.steps plain START END [PARTNER ...]           # the same stages called plainly
+    python -m bench.steps duckdb LANDING DAY [PARTNER ...]       # B: DuckDB alone reads the day's files
+    python -m bench.steps flow START END [PARTNER ...]           # the Prefect flow (settings from env)
+    python -m bench.steps plain START END [PARTNER ...]          # the same run core without Prefect
 
 Prints one JSON line: seconds (the step itself), server_seconds (Prefect's temporary server
-start, for flows), peak_rss_mib.
+start, for flows), peak_rss_mib, and for runs the seconds by stage.
 """
 
 from __future__ import annotations
 
-import io
+import codecs
 import json
 import resource
 import sys
@@ -23,41 +23,54 @@ def peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def duckdb_alone(landing: Path, day: date) -> dict[str, object]:
-    """The floor: every delivered byte of the day parsed once into a DuckDB table."""
+def duckdb_alone(landing: Path, day: date, partners: list[str] | None) -> dict[str, object]:
+    """The floor: every delivered byte of the day parsed once into DuckDB tables, each file by
+    DuckDB's own reader for its format (Windows-1252 decoded in a streaming Python pipe, as
+    DuckDB 2.0 has no such decoder built in; Excel through fastexcel)."""
     import duckdb
     import fastexcel
 
+    from pipelines.contracts import load_contracts
+
+    contracts = load_contracts()
     con = duckdb.connect()
     started = time.perf_counter()
     rows = {}
-    for folder in sorted(
-        p for p in landing.iterdir() if (p / day.isoformat() / "_SUCCESS").exists()
-    ):
-        d = folder / day.isoformat()
-        name = folder.name
-        for f in sorted(d.iterdir()):
+    for name, contract in contracts.items():
+        folder = landing / name / day.isoformat()
+        if (partners and name not in partners) or not (folder / "_SUCCESS").exists():
+            continue
+        for f in sorted(folder.iterdir()):
             if f.name in ("_SUCCESS", "manifest.json"):
                 continue
-            table = f"t_{name.replace('-', '_')}_{len(rows)}"
+            table = f"t_{len(rows)}"
             path = str(f).replace("'", "''")
-            if name == "tokoraya":
-                # DuckDB has no Windows-1252 reader offline: decoding in Python is part of the floor
-                text = io.BytesIO(f.read_bytes().decode("cp1252").encode("utf-8"))
-                con.read_csv(text, header=True, sep=";", all_varchar=True).create(table)
-            elif f.name.endswith(".csv.gz") or f.name.endswith(".csv"):
-                con.execute(
-                    f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', all_varchar=true, header=true)"
+            if (
+                contract.format == "csv"
+                and contract.csv
+                and contract.csv.encoding == "windows-1252"
+            ):
+                decoder = codecs.getincrementaldecoder("cp1252")()
+                import io
+
+                out = io.BytesIO()
+                with open(f, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        out.write(decoder.decode(chunk).encode())
+                out.seek(0)
+                con.read_csv(out, header=True, sep=contract.csv.separator, all_varchar=True).create(
+                    table
                 )
-            elif f.name.endswith(".jsonl.gz"):
-                con.execute(
-                    f"CREATE TABLE {table} AS SELECT * FROM read_json('{path}', format='newline_delimited')"
-                )
-            elif f.name.endswith(".parquet"):
+            elif contract.format == "csv":
+                sep = contract.csv.separator if contract.csv else ","
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', all_varchar=true, header=true, sep='{sep}')")  # fmt: skip
+            elif contract.format == "jsonl":
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_json('{path}', format='newline_delimited')")  # fmt: skip
+            elif contract.format == "parquet":
                 con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{path}')")
-            elif f.name.endswith(".xlsx"):
+            elif contract.format == "excel" and contract.excel:
                 sheet = fastexcel.read_excel(str(f)).load_sheet(
-                    "Merchant Baru", header_row=3, dtypes="string"
+                    contract.excel.sheet, header_row=contract.excel.header_row - 1, dtypes="string"
                 )
                 con.register("xl", sheet.to_arrow())
                 con.execute(f"CREATE TABLE {table} AS SELECT * FROM xl")
@@ -76,27 +89,30 @@ def flow(start: date, end: date, partners: list[str] | None) -> dict[str, object
     from flows import env
 
     env.apply()
-    from prefect import flow as prefect_flow
-
-    @prefect_flow(name="bench-warmup", persist_result=False)
-    def warmup() -> None:
-        return None
+    from flows.server import api_for_this_run
 
     started = time.perf_counter()
-    warmup()  # starts Prefect's temporary server: measured apart, as the goals ask
-    server = time.perf_counter() - started
-    from flows.runs import PartnerDaysFailed, backfill
+    with (
+        api_for_this_run()
+    ):  # the temporary server `umkm` runs with, started apart (the goals exclude it)
+        from prefect import flow as prefect_flow
 
-    started = time.perf_counter()
-    try:
-        result = backfill(start=start, end=end, partners=partners)
-    except PartnerDaysFailed as failed:
-        result = failed.result
-    return {
-        "seconds": round(time.perf_counter() - started, 2),
-        "server_seconds": round(server, 2),
-        "result": result,
-    }
+        @prefect_flow(name="bench-warmup", persist_result=False)
+        def warmup() -> None:
+            return None
+
+        warmup()
+        server = time.perf_counter() - started
+        from flows.runs import PartnerDaysFailed, backfill
+
+        started = time.perf_counter()
+        try:
+            result = backfill(start=start, end=end, partners=partners)
+        except PartnerDaysFailed as failed:
+            result = failed.result
+        seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "server_seconds": round(server, 2),
+            "stages": result.pop("seconds", {}), "result": result}  # fmt: skip
 
 
 def plain(start: date, end: date, partners: list[str] | None) -> dict[str, object]:
@@ -112,22 +128,24 @@ def plain(start: date, end: date, partners: list[str] | None) -> dict[str, objec
             "unchanged": summary.count("unchanged"),
             "failed": summary.count("failed"),
         },
-        "stages": _stage_seconds(summary),
+        "stages": summary.seconds,
+        "largest": _largest_day(summary),
     }
 
 
-def _stage_seconds(summary) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    totals: dict[str, float] = {}
-    for step in summary.steps:
-        for stage, seconds in step.seconds.items():
-            totals[stage] = round(totals.get(stage, 0.0) + seconds, 2)
-    return totals
+def _largest_day(summary) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The stages of the run's largest partner-day (for the validation share of a partner-day)."""
+    steps = [s for s in summary.steps if s.rows_read]
+    if not steps:
+        return {}
+    big = max(steps, key=lambda s: s.rows_read)
+    return {"label": big.label, "rows": big.rows_read, "seconds": big.seconds}
 
 
 def main(argv: list[str]) -> int:
     kind, *args = argv
     if kind == "duckdb":
-        out = duckdb_alone(Path(args[0]), date.fromisoformat(args[1]))
+        out = duckdb_alone(Path(args[0]), date.fromisoformat(args[1]), args[2:] or None)
     else:
         start, end, partners = (
             date.fromisoformat(args[0]),

@@ -181,6 +181,7 @@ def _finish(run: core.RunSummary, kind: str) -> dict[str, Any]:
         "missing": len(run.missing),
         "failures": [f"{s.label}: {s.detail}" for s in run.steps if s.status == "failed"],
         "exit_status": run.exit_status,
+        "seconds": run.seconds,
     }
     if run.count("failed"):
         for line in result["failures"]:

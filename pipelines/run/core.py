@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
@@ -138,6 +139,7 @@ class Orchestrator(Protocol):
 class Published:
     resolve: resolve.ResolveStats | None
     summary: publish.PublishSummary | None
+    seconds: dict[str, float] = field(default_factory=dict)  # resolve, publish, docs
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,18 @@ class RunSummary:
     missing: tuple[PartnerDay, ...]  # folders without _SUCCESS: not delivered
     published: publish.PublishSummary | None
     resolve: resolve.ResolveStats | None
+    publish_seconds: dict[str, float] = field(default_factory=dict)
+    plan_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds by stage over the whole run (stages summed over partner-days; staging runs
+        in parallel, so their sum can exceed the run's own time)."""
+        totals: dict[str, float] = {"plan": round(self.plan_seconds, 3)}
+        for step in self.steps:
+            for stage_name, secs in step.seconds.items():
+                totals[stage_name] = round(totals.get(stage_name, 0.0) + secs, 3)
+        return {**totals, **self.publish_seconds}
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.steps if s.status == status)
@@ -161,6 +175,7 @@ class Plan:
     run_id: str
     jobs: tuple[StageJob, ...]  # delivered partner-days, in load order
     missing: tuple[PartnerDay, ...]
+    seconds: float = 0.0
 
     def settled(self, job: StageJob) -> Step | None:
         """The outcome already known at planning (unchanged, standing failure), if any."""
@@ -218,6 +233,7 @@ def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: da
     """Scan the landing area, read the ledger (briefly, under the writer lock), and inspect the
     partner-days it holds (file stats only when nothing changed): an unchanged day or a standing
     failure needs no staging. Everything delivered is in the plan, in load order."""
+    started = time.perf_counter()
     unknown = sorted(set(partners or []) - set(contracts))
     if unknown:
         raise ValueError(f"unknown partner(s) {unknown}; known: {sorted(contracts)}")
@@ -237,7 +253,7 @@ def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: da
         jobs.append(
             StageJob(day, contract, ledger, inspected, stage_config, config.large_day_bytes)
         )
-    return Plan(run_id, tuple(jobs), missing)
+    return Plan(run_id, tuple(jobs), missing, time.perf_counter() - started)
 
 
 # --- executing -------------------------------------------------------------------------------
@@ -296,7 +312,8 @@ def execute(plan: Plan, config: RunConfig, contracts: dict[str, Contract], orche
                 with _closing(engine.cursor()) as con:
                     release_staged(con, staged.staged)
         shutil.rmtree(config.staging_dir / plan.run_id, ignore_errors=True)
-    return RunSummary(plan.run_id, tuple(steps), plan.missing, published.summary, published.resolve)
+    return RunSummary(plan.run_id, tuple(steps), plan.missing, published.summary, published.resolve,
+                      published.seconds, plan.seconds)  # fmt: skip
 
 
 def _done(handle: Handle) -> Step | None:
@@ -329,7 +346,7 @@ def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id:
 
 
 def _load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id: str) -> Step:
-    at = datetime.now(UTC)
+    at, started = datetime.now(UTC), time.perf_counter()
     if not step.standing and step.status != "unchanged":
         # another run may have loaded this very content while this one was staging it
         current = warehouse.ledger_entry(con, step.partner, step.export_date)
@@ -364,7 +381,7 @@ def _load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id
         step = replace(step, status="loaded")
         crash.point("load-after-commit")
     loading.record_attempt(con, run_id, step.partner, step.export_date, outcome.status, step.content_sha256, outcome.detail, at)  # fmt: skip
-    return step
+    return step.timed("load", started)
 
 
 def volume_warning(rows_read: int, history: list[int]) -> str | None:
@@ -402,6 +419,7 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
             return Published(None, None)
         snapshots = [p for p, c in contracts.items() if c.delivery == "snapshot" and c.channel == "marketplace"]  # fmt: skip
         events = [p for p, c in contracts.items() if c.events]
+        started = time.perf_counter()
         con.execute("BEGIN TRANSACTION")
         try:
             resolve.refresh_listings(con, snapshots, events)
@@ -411,15 +429,18 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        seconds = {"resolve": round(time.perf_counter() - started, 3)}
         crash.point("after-resolve")
-        summary = publish.publish(
-            con, config.publish, contracts, delivered_days(config.landing, contracts)
-        )
+        started = time.perf_counter()
+        summary = publish.publish(con, config.publish, contracts, delivered_days(config.landing, contracts))
+        seconds["publish"] = round(time.perf_counter() - started, 3)
         crash.point("after-publish")
+        started = time.perf_counter()
         data_docs.write_index(con, config.docs_dir)
+        seconds["docs"] = round(time.perf_counter() - started, 3)
         crash.point("docs-written")
         warehouse.mark_published(con, version)
-        return Published(stats, summary)
+        return Published(stats, summary, seconds)
     except Exception as exc:
         if machine_failure(exc):
             raise RunAborted(f"publishing stopped: {first_line(exc)}") from exc
