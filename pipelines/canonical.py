@@ -63,11 +63,3 @@ def ident_key(kind: str, value: str) -> str:
     if kind == "nib":
         return f"({tag} | CAST({value} AS UHUGEINT))"
     return f"({tag} | (('0x' || left({value}, 32))::UHUGEINT & {_LOW_126}::UHUGEINT))"
-
-
-def nib_of(ident: str) -> str:
-    """SQL: the NIB digits of an identifier key of kind nib, else NULL."""
-    return (
-        f"(CASE WHEN ({ident} >> 126) = {IDENT_KINDS['nib']} "
-        f"THEN lpad(CAST({ident} & {_LOW_126}::UHUGEINT AS VARCHAR), 13, '0') END)"
-    )

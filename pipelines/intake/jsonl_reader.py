@@ -18,56 +18,71 @@ from pipelines.quality.sql import ident, lit, text_list
 UNIT_SEPARATOR = "\x1f"  # cannot occur in valid JSON: each line is read as one field
 
 
-def _field(path: str, kind: str | None) -> str:
-    p = lit(path)
+def _field(text: str, path: str, kind: str | None) -> str:
+    """The contract's reading of one field: `text` is json_extract_string of the line at `path`
+    (a JSON string unquoted, a number as written, an array or object as its JSON). The few
+    values that look like an array or an object are looked at again as JSON, and only those."""
+    value = f"json_extract(line, {lit(path)})"
     if kind == "list":
         # a list of codes, or a lone code; kept as text "a|b|c"
         return (
-            f"CASE json_type(j, {p}) WHEN 'ARRAY' THEN array_to_string(list_transform("
-            f"CAST(json_extract(j, {p}) AS JSON[]), lambda x: json_extract_string(x, '$')), '|') "
-            f"ELSE json_extract_string(j, {p}) END"
+            f"CASE WHEN left({text}, 1) = '[' AND json_type({value}) = 'ARRAY' THEN array_to_string("
+            f"list_transform(CAST({value} AS JSON[]), lambda x: json_extract_string(x, '$')), '|') "
+            f"ELSE {text} END"
         )
     if kind == "exact_integer_text":
-        # the exact text of an integer up to 2^64-1; a float or a larger number is no key
+        # the exact text of an integer up to 2^64-1 (a JSON number, or a string of digits); a
+        # float or a larger number is no key
         return (
-            f"CASE WHEN json_type(j, {p}) IN ('UBIGINT', 'BIGINT') OR (json_type(j, {p}) = 'VARCHAR' "
-            f"AND regexp_full_match(json_extract_string(j, {p}), '[0-9]{{1,20}}') "
-            f"AND TRY_CAST(json_extract_string(j, {p}) AS UBIGINT) IS NOT NULL) "
-            f"THEN json_extract_string(j, {p}) END"
+            f"CASE WHEN regexp_full_match({text}, '[0-9]{{1,20}}') AND TRY_CAST({text} AS UBIGINT) IS NOT NULL "
+            f"THEN {text} WHEN regexp_full_match({text}, '-[0-9]{{1,19}}') AND json_type({value}) = 'BIGINT' "
+            f"THEN {text} END"
         )
-    return f"CASE WHEN json_type(j, {p}) IN ('ARRAY', 'OBJECT') THEN NULL ELSE json_extract_string(j, {p}) END"
+    return (
+        f"CASE WHEN left({text}, 1) IN ('[', '{{') AND json_type({value}) IN ('ARRAY', 'OBJECT') "
+        f"THEN NULL ELSE {text} END"
+    )
 
 
 def read(reading: Reading) -> list[str]:
     file, contract = reading.file, reading.contract
     gzip = contract.files.compression == "gzip"
-    paths = {c.name: "$." + c.name for c in contract.columns}
-    known_top = sorted({n.split(".")[0] for n in paths})
+    paths = [("$." + c.name) for c in contract.columns]
+    known_top = sorted({c.name.split(".")[0] for c in contract.columns})
     nested: dict[str, list[str]] = {}
-    for name in paths:
-        if "." in name:
-            parent, child = name.split(".", 1)
+    for c in contract.columns:
+        if "." in c.name:
+            parent, child = c.name.split(".", 1)
             nested.setdefault(parent, []).append(child)
+    # every field's text in one parse of the line (a parse per path costs six times more); the
+    # keys of the line and of the objects holding nested fields, to report unknown fields
+    parents = sorted(nested)
     unknown_nested = " || ".join(
-        f"list_transform(list_filter(CASE WHEN json_type(j, '$.{parent}') = 'OBJECT' THEN json_keys(j, '$.{parent}') ELSE [] END, "
-        f"lambda k: NOT list_contains({text_list(sorted(children))}, k)), lambda k: {lit(parent + '.')} || k)"
-        for parent, children in sorted(nested.items())
+        f"list_transform(list_filter(CASE WHEN json_type(p[{i + 1}]) = 'OBJECT' THEN json_keys(p[{i + 1}]) ELSE [] END, "
+        f"lambda k: NOT list_contains({text_list(sorted(nested[parent]))}, k)), lambda k: {lit(parent + '.')} || k)"
+        for i, parent in enumerate(parents)
     ) or "[]::VARCHAR[]"  # fmt: skip
+    parent_paths = "[" + ", ".join(lit("$." + p) for p in parents) + "]"
+    parents_of = f"json_extract(line, {parent_paths})" if parents else "NULL::JSON[]"
     fields = ", ".join(
-        f"{_field(paths[c.name], c.type)} AS {ident(c.field)}" for c in contract.columns
+        f"{_field(f's[{i + 1}]', path, c.type)} AS {ident(c.field)}"
+        for i, (path, c) in enumerate(zip(paths, contract.columns, strict=True))
     )
+    path_list = "[" + ", ".join(lit(p) for p in paths) + "]"
 
     def insert(path: str) -> None:
         reading.insert(f"""
             SELECT {lit(file.name)} AS _file, {reading.index} AS _file_index, NULL::BIGINT AS _row,
-                   CASE WHEN j IS NULL THEN 'invalid JSON line' END AS _malformed,
-                   list_filter(coalesce(json_keys(j), []), lambda k: NOT list_contains({text_list(known_top)}, k))
-                     || {unknown_nested} AS _extra,
+                   CASE WHEN NOT ok THEN 'invalid JSON line' END AS _malformed,
+                   CASE WHEN ok THEN list_filter(json_keys(line), lambda k: NOT list_contains({text_list(known_top)}, k))
+                     || {unknown_nested} END AS _extra,
                    {fields}
-            FROM (SELECT CASE WHEN json_valid(line) AND json_type(line::JSON) = 'OBJECT' THEN line::JSON END AS j
+            FROM (SELECT line, s, CASE WHEN ok THEN {parents_of} END AS p, ok FROM (
+                  SELECT line, s, s IS NOT NULL AND regexp_matches(line, '^\\s*[{{]') AS ok FROM (
+                  SELECT line, try(json_extract_string(line, {path_list})) AS s
                   FROM read_csv({lit(path)}, header = false, sep = {lit(UNIT_SEPARATOR)}, quote = '', escape = '',
                                 columns = {{'line': 'VARCHAR'}}, auto_detect = false, store_rejects = true,
-                                strict_mode = true, compression = 'none', encoding = 'utf-8'))""")
+                                strict_mode = true, compression = 'none', encoding = 'utf-8'))))""")
 
     fed: stream.Feed | None = None
     try:

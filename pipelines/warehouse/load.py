@@ -155,13 +155,9 @@ def _replace_runs(con: duckdb.DuckDBPyConnection, partner: str, day: date, snaps
            FROM warehouse_days WHERE partner = $p""",
         {"p": partner, "d": day},
     ).fetchall()[0]
-    ", ".join(ATTRS)
-    version = " || chr(31) || ".join(
-        [
-            *(f"coalesce(CAST(s.{a} AS VARCHAR), '∅')" for a in ATTRS),
-            "array_to_string(s.idents, ',')",
-        ]
-    )
+    # the attributes' version; a listing whose attributes and identifiers are those of a run
+    # extends it (identifiers compared as lists: casting 128-bit integers to text is slow)
+    version = " || chr(31) || ".join(f"coalesce(CAST(s.{a} AS VARCHAR), '∅')" for a in ATTRS)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE new_day AS
             SELECT k.listing_id, md5_number({version}) AS vid, {", ".join("s." + a for a in ATTRS)}, s.idents
@@ -193,7 +189,7 @@ def _replace_runs(con: duckdb.DuckDBPyConnection, partner: str, day: date, snaps
     con.execute(
         """CREATE OR REPLACE TEMP TABLE left_m AS
            SELECT n.listing_id, r.rowid AS rid, r.first_date FROM new_day n JOIN listing_runs r
-             ON r.listing_id = n.listing_id AND r.vid = n.vid AND r.last_date = $prev""",
+             ON r.listing_id = n.listing_id AND r.vid = n.vid AND r.idents = n.idents AND r.last_date = $prev""",
         {"prev": prev},
     )
     new_values = f"n.listing_id, $p, n.vid, {{first}}, {{last}}, {', '.join('n.' + a for a in ATTRS)}, n.idents"
@@ -223,7 +219,7 @@ def _replace_runs(con: duckdb.DuckDBPyConnection, partner: str, day: date, snaps
     con.execute(
         """CREATE OR REPLACE TEMP TABLE right_m AS
            SELECT n.listing_id, r.rowid AS rid, r.last_date FROM new_day n JOIN listing_runs r
-             ON r.listing_id = n.listing_id AND r.vid = n.vid AND r.first_date = $next""",
+             ON r.listing_id = n.listing_id AND r.vid = n.vid AND r.idents = n.idents AND r.first_date = $next""",
         {"next": nxt},
     )
     con.execute(
