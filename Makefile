@@ -29,7 +29,7 @@ demo: install
 	.venv/bin/umkm demo
 
 test: install
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -n 2 --dist loadscope
 
 lint: install
 	.venv/bin/ruff check .

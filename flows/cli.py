@@ -34,7 +34,10 @@ def _date(text: str) -> date:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="umkm", description="UMKM onboarding pipeline")
-    p.add_argument("--landing", type=Path, help="landing area (env UMKM_LANDING)")
+    p.add_argument(
+        "--landing",
+        help="landing area: a folder, s3://bucket/prefix, sftp://host/path (env UMKM_LANDING)",
+    )
     p.add_argument("--warehouse", type=Path, help="working DuckDB file (env UMKM_WAREHOUSE)")
     p.add_argument("--publish", type=Path, help="published DuckDB file for BI (env UMKM_PUBLISH)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_flow(kind: str, **params: object) -> int:
+    from pipelines.intake.remote import LandingUnavailable
     from pipelines.run.lock import WarehouseBusy
     from pipelines.run.stage import RunAborted
     from pipelines.settings import KeyMissing, Settings
@@ -96,7 +100,7 @@ def _run_flow(kind: str, **params: object) -> int:
                 result = (runs.nightly if kind == "run" else runs.backfill)(**params)
             except runs.PartnerDaysFailed as failed:
                 result = failed.result
-    except (KeyMissing, ValueError, PermissionError) as exc:
+    except (KeyMissing, ValueError, PermissionError, LandingUnavailable) as exc:
         raise UsageError(str(exc)) from None
     except (RunAborted, WarehouseBusy) as exc:
         # the machine failed the run (disk full, out of memory) or another run held the warehouse
@@ -109,6 +113,8 @@ def _run_flow(kind: str, **params: object) -> int:
     )
     for line in result["failures"]:
         print(f"  failed: {line}")
+    for line in result.get("warnings", []):
+        print(f"  warning: {line}")
     from pipelines.reporting.summary import national_line
 
     print(national_line(Settings().publish) or "nothing published yet")

@@ -10,6 +10,7 @@ the pseudonymisation key travels masked.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +25,9 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
+from flows.landing_blocks import read_block  # noqa: E402
 from pipelines.contracts import Contract, load_contracts  # noqa: E402
+from pipelines.intake import remote  # noqa: E402
 from pipelines.reporting import summary  # noqa: E402
 from pipelines.run import core  # noqa: E402
 from pipelines.run.step import Step  # noqa: E402
@@ -119,19 +122,19 @@ def process_range(
     """Every delivered partner-day in [start, end] through the run core, as Prefect tasks."""
     logger = get_run_logger()
     settings = Settings()
-    config = core.RunConfig.from_settings(settings, pii_key(settings))  # refuses without a key
-    contracts = load_contracts()
     # a stage on another process (Dask) hands over a file; threads of this process, tables
-    orchestrator = PrefectOrchestrator(to_files=not isinstance(_task_runner(), ThreadPoolTaskRunner))
+    orchestrator = PrefectOrchestrator(
+        to_files=not isinstance(_task_runner(), ThreadPoolTaskRunner)
+    )
 
     def log(line: str) -> None:
-        bad = any(w in line for w in (": failed", "waiting for", "not delivered"))
+        bad = any(w in line for w in (": failed", "waiting for", "not delivered", "not pulled"))
         (logger.warning if bad else logger.info)(line)
 
-    planned = core.plan(
-        config, contracts, start, end, partners, run_id, log, orchestrator.stages_to_files
-    )
-    return core.execute(planned, config, contracts, orchestrator, log)
+    # refuses without a key; a remote landing area is mirrored first (remote.py), with the
+    # credentials its Prefect block may hold
+    return core.run(settings, pii_key(settings), start, end, partners, orchestrator, log, run_id,
+                    blocks=read_block)  # fmt: skip
 
 
 def _task_runner() -> Any:
@@ -177,13 +180,17 @@ def _finish(run: core.RunSummary, kind: str) -> dict[str, Any]:
         "run_id": run.run_id,
         "loaded": run.count("loaded"),
         "unchanged": run.count("unchanged"),
-        "failed": run.count("failed"),
+        "failed": run.count("failed") + len(run.landing_failures),
         "missing": len(run.missing),
-        "failures": [f"{s.label}: {s.detail}" for s in run.steps if s.status == "failed"],
+        "failures": [f"{s.label}: {s.detail}" for s in run.steps if s.status == "failed"]
+        + [f"not pulled: {line}" for line in run.landing_failures],
+        "warnings": list(run.warnings),
         "exit_status": run.exit_status,
         "seconds": run.seconds,
     }
-    if run.count("failed"):
+    for line in run.warnings:
+        get_run_logger().warning("%s", line)
+    if run.exit_status:
         for line in result["failures"]:
             get_run_logger().error("failed: %s", line)
         raise PartnerDaysFailed(result)
@@ -196,7 +203,11 @@ def nightly(export_date: date | None = None, partners: list[str] | None = None) 
     from prefect.runtime import flow_run
 
     day = export_date or yesterday_in_jakarta()
-    return _finish(process_range(day, day, partners, str(flow_run.id or "local")), "nightly")
+    run = process_range(day, day, partners, str(flow_run.id or "local"))
+    warning = remote.nothing_due_delivered(load_contracts(), partners, day, list(run.steps), str(Settings().landing))  # fmt: skip
+    if warning:
+        run = dataclasses.replace(run, warnings=(*run.warnings, warning))
+    return _finish(run, "nightly")
 
 
 @flow(name="umkm-backfill", task_runner=task_runner(), persist_result=False)

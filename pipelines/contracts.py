@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CONTRACT_DIR = Path(__file__).resolve().parent.parent / "schemas" / "partners"
 
@@ -104,6 +104,24 @@ class Grouping(_Frozen):
     pick: Literal["earliest_joined"]
 
 
+class Landing(_Frozen):
+    """A partner that delivers elsewhere than UMKM_LANDING: its own landing area, laid out the same
+    way (`<url>/<partner>/<date>/`), and where its credentials are kept (never the credentials:
+    pipelines/intake/remote.py)."""
+
+    url: str  # a folder, s3://bucket/prefix or sftp://[user@]host[:port]/path; no password
+    endpoint_url: str | None = None  # S3: a non-AWS store
+    profile: str | None = None  # S3: an AWS profile of ~/.aws/config and ~/.aws/credentials
+    credentials_block: str | None = None  # Prefect block: AwsCredentials (S3), Secret (SFTP)
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret(cls, url: str) -> str:
+        from pipelines.intake.remote import check_url
+
+        return check_url(url)
+
+
 class Region(_Frozen):
     """Where a partner's records say their region: a province field given as a code or a name
     (or none), and a regency field given as a code or a name (or none)."""
@@ -132,6 +150,7 @@ class Contract(_Frozen):
     requires_identifier: bool = True
     # e-catalogue: the scale value of a vendor that is loaded but not counted
     not_counted: str | None = None
+    landing: Landing | None = None  # default: UMKM_LANDING
     columns: list[Column]
 
     def column_for(self, field: str) -> Column | None:

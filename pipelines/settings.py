@@ -7,18 +7,39 @@ import hmac
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UMKM_", env_file=".env", extra="ignore")
 
-    landing: Path = Field(
-        Path("landing"), description="the landing area: <landing>/<partner>/<date>/"
+    # a folder (a Path), or a URL kept as written (a Path would fold `s3://b/p` into `s3:/b/p`)
+    landing: Path | str = Field(
+        Path("landing"),
+        description="the landing area <landing>/<partner>/<date>/: a folder, s3://bucket/prefix "
+        "or sftp://[user@]host[:port]/path (pipelines/intake/remote.py)",
+    )
+    landing_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint of a non-AWS store (default: AWS_ENDPOINT_URL, the profile's)",
+    )
+    landing_credentials_block: str | None = Field(
+        None,
+        description="a Prefect block with the landing's credentials: AwsCredentials (S3), Secret "
+        "(SFTP key or password); default: the AWS variables and profiles, an SSH agent, ~/.ssh",
+    )
+    landing_cache: Path | None = Field(
+        None, description="local mirror of remote landing areas; default beside the warehouse"
     )
     warehouse: Path = Field(Path("warehouse/umkm.duckdb"), description="the working DuckDB file")
     publish: Path = Field(Path("published/umkm.duckdb"), description="the DuckDB file BI reads")
+    publish_mode: str = Field(
+        "0644",
+        pattern=r"^0?[0-7]{3}$",
+        description="the published file's permissions (octal): aggregates only, read by BI users; "
+        "everything else a run writes is owner-only",
+    )
     pii_key: SecretStr | None = Field(None, description="pseudonymisation key (HMAC-SHA256)")
     staging: Path | None = Field(
         None, description="hand-off files between steps; default beside the warehouse"
@@ -52,6 +73,11 @@ class Settings(BaseSettings):
         ge=0,
         description="a partner-day delivering more bytes than this stages alone in its process",
     )
+
+    @field_validator("landing", mode="after")
+    @classmethod
+    def _folder_or_url(cls, value: Path | str) -> Path | str:
+        return value if isinstance(value, Path) or "://" in value else Path(value)
 
     @property
     def staging_dir(self) -> Path:

@@ -12,6 +12,7 @@ The file is written in DuckDB's v1.0.0 storage format, which every DuckDB from 1
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -210,9 +211,14 @@ def audit(con: duckdb.DuckDBPyConnection, pub: str = ALIAS) -> list[str]:
 
 
 def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, Contract],
-            delivered: dict[str, set[date]]) -> PublishSummary:  # fmt: skip
-    """Build the published file aside, audit it, then atomically replace `target` with it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+            delivered: dict[str, set[date]], mode: int = 0o644) -> PublishSummary:  # fmt: skip
+    """Build the published file aside, audit it, then atomically replace `target` with it.
+
+    The file holds aggregates only: it is made readable by BI users (`mode`, and the group of its
+    folder), unlike everything else a run writes (owner-only)."""
+    if not target.parent.exists():
+        target.parent.mkdir(parents=True)
+        os.chmod(target.parent, 0o755)
     # the caller holds the writer lock: any file being built is a killed run's leftover
     for leftover in target.parent.glob(f".{target.name}.*.building*"):
         leftover.unlink(missing_ok=True)
@@ -228,6 +234,9 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, C
             con.execute(f"DETACH DATABASE IF EXISTS {ALIAS}")
         _reaudit_file(tmp, rows)
         crash.point("publish-built")
+        os.chmod(tmp, mode)
+        with contextlib.suppress(OSError):  # BI users read it as the folder's group
+            os.chown(tmp, -1, target.parent.stat().st_gid)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
     except BaseException:

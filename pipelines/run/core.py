@@ -33,6 +33,7 @@ from pydantic import SecretStr
 
 from pipelines import crash
 from pipelines.contracts import Contract, load_contracts
+from pipelines.intake import remote
 from pipelines.intake.landing import Delivery, PartnerDay, scan
 from pipelines.publish import build as publish
 from pipelines.quality import data_docs
@@ -75,15 +76,21 @@ class RunConfig:
     workers: int
     key: SecretStr
     key_check: str
+    publish_mode: int = 0o644
 
     @classmethod
-    def from_settings(cls, settings: Settings, key: bytes) -> RunConfig:
+    def from_settings(
+        cls, settings: Settings, key: bytes, landing: Path | None = None
+    ) -> RunConfig:
+        """The run's config; `landing` is the local landing area the run scans (the cache of a
+        remote one, see pipelines/intake/remote.py), by default the settings' folder."""
         checked = settings.model_copy(update={"pii_key": SecretStr(key.decode("utf-8"))})
         return cls(
-            settings.landing, settings.warehouse, settings.publish, settings.staging_dir,
+            landing or Path(settings.landing), settings.warehouse, settings.publish, settings.staging_dir,
             settings.gx_dir / "data_docs", settings.max_file_bytes, settings.max_day_bytes,
             settings.max_uncompressed_bytes, settings.memory_limit, settings.writer_wait_seconds,
             settings.large_day_bytes, settings.workers, SecretStr(key.decode("utf-8")), checked.key_check(),
+            int(settings.publish_mode, 8),
         )  # fmt: skip
 
     def stage_config(self, run_id: str, to_files: bool = False) -> StageConfig:
@@ -151,6 +158,9 @@ class RunSummary:
     resolve: resolve.ResolveStats | None
     publish_seconds: dict[str, float] = field(default_factory=dict)
     plan_seconds: float = 0.0
+    # partners or partner-days that could not be pulled from their landing area (remote.py)
+    landing_failures: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # run-level, e.g. a nightly run that found no delivery
 
     @property
     def seconds(self) -> dict[str, float]:
@@ -167,7 +177,7 @@ class RunSummary:
 
     @property
     def exit_status(self) -> int:
-        return 1 if self.count("failed") else 0
+        return 1 if self.count("failed") or self.landing_failures else 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,7 @@ class Plan:
     jobs: tuple[StageJob, ...]  # delivered partner-days, in load order
     missing: tuple[PartnerDay, ...]
     seconds: float = 0.0
+    landing_failures: tuple[str, ...] = ()
 
     def settled(self, job: StageJob) -> Step | None:
         """The outcome already known at planning (unchanged, standing failure), if any."""
@@ -229,7 +240,8 @@ def staging_area(config: RunConfig, run_id: str) -> Path:
 
 
 def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: date,
-         partners: list[str] | None, run_id: str, log: Log, to_files: bool = False) -> Plan:  # fmt: skip
+         partners: list[str] | None, run_id: str, log: Log, to_files: bool = False,
+         intake: remote.Intake | None = None) -> Plan:  # fmt: skip
     """Scan the landing area, read the ledger (briefly, under the writer lock), and inspect the
     partner-days it holds (file stats only when nothing changed): an unchanged day or a standing
     failure needs no staging. Everything delivered is in the plan, in load order."""
@@ -237,7 +249,12 @@ def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: da
     unknown = sorted(set(partners or []) - set(contracts))
     if unknown:
         raise ValueError(f"unknown partner(s) {unknown}; known: {sorted(contracts)}")
-    days = scan(config.landing, contracts, start, end, partners)
+    # a remote landing area was mirrored into a local cache first (`intake`, remote.py)
+    days = (
+        intake.scan(start, end, partners)
+        if intake
+        else scan(config.landing, contracts, start, end, partners)
+    )
     delivered = [d for d in days if d.delivered]
     missing = tuple(d for d in days if not d.delivered)
     for d in missing:
@@ -253,7 +270,8 @@ def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: da
         jobs.append(
             StageJob(day, contract, ledger, inspected, stage_config, config.large_day_bytes)
         )
-    return Plan(run_id, tuple(jobs), missing, time.perf_counter() - started)
+    failures = intake.failures if intake else ()
+    return Plan(run_id, tuple(jobs), missing, time.perf_counter() - started, failures)
 
 
 # --- executing -------------------------------------------------------------------------------
@@ -303,17 +321,13 @@ def execute(plan: Plan, config: RunConfig, contracts: dict[str, Contract], orche
         orchestrator.wait(handles)
         loaded = {(s.partner, s.export_date) for s in steps}
         for _, handle in pending:
-            staged = handle if isinstance(handle, Step) else _done(handle)
-            if (
-                staged is not None
-                and staged.staged
-                and (staged.partner, staged.export_date) not in loaded
-            ):
+            left = handle if isinstance(handle, Step) else _done(handle)
+            if left is not None and left.staged and (left.partner, left.export_date) not in loaded:
                 with _closing(engine.cursor()) as con:
-                    release_staged(con, staged.staged)
+                    release_staged(con, left.staged)
         shutil.rmtree(config.staging_dir / plan.run_id, ignore_errors=True)
     return RunSummary(plan.run_id, tuple(steps), plan.missing, published.summary, published.resolve,
-                      published.seconds, plan.seconds)  # fmt: skip
+                      published.seconds, plan.seconds, plan.landing_failures)  # fmt: skip
 
 
 def _done(handle: Handle) -> Step | None:
@@ -356,8 +370,8 @@ def _load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id
             else:
                 step = replace(step, status="unchanged", staged=None)
     if step.standing or step.status == "unchanged":
-        outcome = "failed" if step.standing else "unchanged"
-        loading.record_attempt(con, run_id, step.partner, step.export_date, outcome, step.content_sha256, step.detail, at)  # fmt: skip
+        attempt = "failed" if step.standing else "unchanged"
+        loading.record_attempt(con, run_id, step.partner, step.export_date, attempt, step.content_sha256, step.detail, at)  # fmt: skip
         return step
     if step.status != "failed" and step.rows_read is not None:
         warning = volume_warning(
@@ -432,7 +446,9 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         seconds = {"resolve": round(time.perf_counter() - started, 3)}
         crash.point("after-resolve")
         started = time.perf_counter()
-        summary = publish.publish(con, config.publish, contracts, delivered_days(config.landing, contracts))
+        summary = publish.publish(
+            con, config.publish, contracts, delivered_days(config.landing, contracts), config.publish_mode
+        )
         seconds["publish"] = round(time.perf_counter() - started, 3)
         crash.point("after-publish")
         started = time.perf_counter()
@@ -471,23 +487,40 @@ class Plain:
         self._pool.shutdown(wait=True)
 
 
-def run(config: RunConfig, start: date, end: date, partners: list[str] | None = None,
+def run(settings: Settings, key: bytes, start: date, end: date, partners: list[str] | None = None,
         orchestrator: Orchestrator | None = None, log: Log | None = None,
-        run_id: str | None = None) -> RunSummary:  # fmt: skip
-    """A whole run: plan it, then execute it (through `orchestrator`, plainly by default)."""
+        run_id: str | None = None, blocks: remote.BlockReader | None = None) -> RunSummary:  # fmt: skip
+    """A whole run: its landing area made local (a remote one mirrored; one that is not there
+    raises LandingUnavailable), then planned, then executed through `orchestrator` (plainly by
+    default)."""
+    # the warehouse, staging, spill, Data Docs and landing cache hold pseudonymised listing-level
+    # data (still personal data, UU 27/2022): everything the run creates is its user's only,
+    # whatever umask it was started with; the published file is opened up on purpose (publish)
+    previous = os.umask(0o077)
+    try:
+        return _run(settings, key, start, end, partners, orchestrator, log, run_id, blocks)
+    finally:
+        os.umask(previous)
+
+
+def _run(settings: Settings, key: bytes, start: date, end: date, partners: list[str] | None,
+         orchestrator: Orchestrator | None, log: Log | None, run_id: str | None,
+         blocks: remote.BlockReader | None) -> RunSummary:  # fmt: skip
     contracts = load_contracts()
     run_id = run_id or uuid.uuid4().hex
     say = log or (lambda _: None)
-    orchestrator = orchestrator or Plain(config.workers)
-    planned = plan(
-        config, contracts, start, end, partners, run_id, say, orchestrator.stages_to_files
-    )
+    orchestrator = orchestrator or Plain(settings.workers)
+    intake = remote.prepare_landing(settings, contracts, start, end, partners, blocks=blocks,
+                                    logger=remote.CallbackLogger(say))  # fmt: skip
+    config = RunConfig.from_settings(settings, key, intake.root)
+    planned = plan(config, contracts, start, end, partners, run_id, say,
+                   orchestrator.stages_to_files, intake)  # fmt: skip
     return execute(planned, config, contracts, orchestrator, say)
 
 
 def run_plain(settings: Settings, start: date, end: date, partners: list[str] | None = None) -> RunSummary:  # fmt: skip
     """A run without Prefect, settings given (tests, the benchmark's Prefect share)."""
-    return run(RunConfig.from_settings(settings, settings.key_bytes()), start, end, partners)
+    return run(settings, settings.key_bytes(), start, end, partners)
 
 
 def main(argv: list[str] | None = None) -> int:

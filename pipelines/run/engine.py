@@ -22,7 +22,7 @@ def cursor(memory_limit: str = "4GB", spill: Path | None = None) -> duckdb.DuckD
     global _instance
     with _lock:
         if _instance is None:
-            config = {
+            config: dict[str, str | bool | int | float | list[str]] = {
                 "memory_limit": memory_limit,
                 "autoinstall_known_extensions": "false",
                 "autoload_known_extensions": "false",
