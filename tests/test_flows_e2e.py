@@ -138,3 +138,42 @@ def test_a_corrected_redelivery_through_the_flow_replaces_that_day_as_a_clean_ru
     rerun = backfill(start=date(2024, 1, 1), end=date(2024, 1, 3))
     assert (rerun["loaded"], rerun["unchanged"], rerun["failed"]) == (1, 2, 0)
     assert_same_as_a_clean_run(env_settings, tmp_path, date(2024, 1, 1), date(2024, 1, 3))
+
+
+def test_a_refused_delivery_that_comes_again_unchanged_stays_a_failure(
+    prefect_harness: None, env_settings: Settings
+) -> None:
+    """A refused partner-day delivered again unchanged is reported failed again (exit status 1,
+    flow run Failed), until a corrected delivery loads; its partner_loads row stays as it was."""
+    from prefect.client.orchestration import get_client
+
+    from flows.cli import main
+
+    day = date(2024, 3, 4)
+    b.tokoraya(env_settings.landing, day, [], raw=b"not;the;header\r\n")
+    args = ["backfill", "--start", day.isoformat(), "--end", day.isoformat()]
+    assert main(args) == 1
+
+    def ledger_row() -> tuple[object, ...]:
+        con = duckdb.connect(str(env_settings.publish), read_only=True)
+        try:
+            return con.execute("SELECT * FROM partner_loads").fetchall()[0]
+        finally:
+            con.close()
+
+    first = ledger_row()
+    assert first[2] == "failed"
+    assert main(args) == 1  # the same refused content: still failed
+    assert ledger_row() == first  # same loaded_at, same detail
+    with get_client(sync_client=True) as client:
+        states = [r.state for r in client.read_flow_runs() if r.name and r.state]
+    assert sum(1 for s in states if s and s.is_failed()) >= 2
+    shop = {"ID Toko": "T1", "Nama Toko": "Toko", "NIK Pemilik": "3273014101900001", "No. HP": "",
+            "NIB": "", "Provinsi": "Jawa Barat", "Kabupaten/Kota": "Kota Bandung",
+            "Skala Usaha": "MIKRO", "Tanggal Bergabung": "5/1/2024", "Omzet Bulanan (Rp)": ""}  # fmt: skip
+    for f in (env_settings.landing / "tokoraya" / day.isoformat()).glob("*.csv"):
+        f.unlink()
+    b.tokoraya(env_settings.landing, day, [shop])  # the corrected delivery
+    assert main(args) == 0
+    assert ledger_row()[2] == "loaded"
+    shutil.rmtree(env_settings.landing)
