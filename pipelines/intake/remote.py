@@ -51,6 +51,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pipelines.contracts import Contract
+from pipelines.files import fsync_dir
 from pipelines.intake.landing import (
     _UNSAFE_NAME,
     MANIFEST,
@@ -681,7 +682,7 @@ class _Puller:
             # not (or not yet) delivered: so it is here too, whatever the cache held before
             if marker.exists() or marker.is_symlink():
                 _remove(marker)
-                _fsync_dir(local)
+                fsync_dir(local)
             self.unchanged += 1
             return
         state = _read_state(state_path, self.source.shown)
@@ -707,7 +708,7 @@ class _Puller:
         # commit: withdraw _SUCCESS, put every file in place, forget what left, then _SUCCESS
         if marker.exists() or marker.is_symlink():
             _remove(marker)
-            _fsync_dir(local)
+            fsync_dir(local)
         for want, path in staged:
             final = local / want.name
             if want.kind == "dir" or (final.is_dir() and not final.is_symlink()):
@@ -718,12 +719,12 @@ class _Puller:
                 os.replace(path, final)
         for path in extra:
             _remove(path)
-        _fsync_dir(local)
+        fsync_dir(local)
         _write_state(state_path, self.source.shown, {w.name: w.record() for w in wants})
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fsync(fd)
         os.close(fd)
-        _fsync_dir(local)
+        fsync_dir(local)
 
     def _stage(self, want: _Want, remote: str, partial: Path) -> Path:
         """The entry, complete, under a temporary name in `partial`."""
@@ -796,14 +797,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_state(path: Path, source: str) -> dict[str, Any]:

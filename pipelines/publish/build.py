@@ -24,6 +24,7 @@ import polars as pl
 
 from pipelines import crash, reference
 from pipelines.contracts import Contract
+from pipelines.files import fsync_dir
 from pipelines.intake.landing import scheduled_days
 from pipelines.reference import PROGRAMME_START
 from pipelines.targets import trajectory_frame
@@ -246,7 +247,7 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, C
     crash.point("publish-before-swap")
     os.replace(tmp, target)
     crash.point("publish-swapped")
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return PublishSummary(reference_day(con), rows, target)
 
 
@@ -264,11 +265,3 @@ def _reaudit_file(path: Path, rows: Mapping[str, int]) -> None:
                 raise AuditFailed(f"{name}: wrote {n} rows, the file holds {got}")
     finally:
         check.close()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

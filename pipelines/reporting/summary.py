@@ -65,7 +65,10 @@ def markdown(summary: RunSummary, published: Path, kind: str, data_docs: Path | 
         f"{summary.count('failed')} failed, {len(summary.missing)} not delivered** (no `_SUCCESS`).",
         "",
         *[f"**Warning:** {_cell(line)}\n" for line in summary.warnings],
-        *[f"**Not pulled from its landing area:** {_cell(line)}\n" for line in summary.landing_failures],
+        *[
+            f"**Not pulled from its landing area:** {_cell(line)}\n"
+            for line in summary.landing_failures
+        ],
         "| partner | export date | status | rows read | loaded | quarantined | warnings | detail |",
         "|---|---|---|---:|---:|---:|---:|---|",
     ]

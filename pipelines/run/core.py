@@ -434,20 +434,19 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         snapshots = [p for p, c in contracts.items() if c.delivery == "snapshot" and c.channel == "marketplace"]  # fmt: skip
         events = [p for p, c in contracts.items() if c.events]
         started = time.perf_counter()
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with warehouse.transaction(con):
             resolve.refresh_listings(con, snapshots, events)
             stats = resolve.resolve_identities(con)
             crash.point("resolve-before-commit")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         seconds = {"resolve": round(time.perf_counter() - started, 3)}
         crash.point("after-resolve")
         started = time.perf_counter()
         summary = publish.publish(
-            con, config.publish, contracts, delivered_days(config.landing, contracts), config.publish_mode
+            con,
+            config.publish,
+            contracts,
+            delivered_days(config.landing, contracts),
+            config.publish_mode,
         )
         seconds["publish"] = round(time.perf_counter() - started, 3)
         crash.point("after-publish")

@@ -14,7 +14,7 @@ from datetime import date, datetime
 import duckdb
 
 from pipelines import canonical, crash, release
-from pipelines.warehouse.store import PartnerDayOutcome, bump_state
+from pipelines.warehouse.store import PartnerDayOutcome, bump_state, transaction
 
 ATTRS = [c.name for c in canonical.listing_columns() if c.name not in ("listing_key", "idents")]
 RUN_COLUMNS = ["listing_id", "partner", "vid", "first_date", "last_date", *ATTRS, "idents"]
@@ -43,15 +43,10 @@ def record_attempt(con: duckdb.DuckDBPyConnection, run_id: str, partner: str, ex
 
 def save_failure(con: duckdb.DuckDBPyConnection, outcome: PartnerDayOutcome, at: datetime) -> None:
     """Record a refused partner-day; what was loaded before for that day stays untouched."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         _upsert_ledger(con, outcome, at)
         bump_state(con)
         crash.point("load-before-commit")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def load_partner_day(con: duckdb.DuckDBPyConnection, outcome: PartnerDayOutcome, staged: str,
@@ -61,8 +56,7 @@ def load_partner_day(con: duckdb.DuckDBPyConnection, outcome: PartnerDayOutcome,
     (marketplaces) or vendor rows (e-catalogue), deletions, and the ledger."""
     partner, day = outcome.partner, outcome.export_date
     key = [partner, day]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in ("quarantine", "record_warnings", "validation_results"):
             con.execute(f"DELETE FROM {table} WHERE partner = ? AND export_date = ?", key)
         con.execute(
@@ -98,10 +92,6 @@ def load_partner_day(con: duckdb.DuckDBPyConnection, outcome: PartnerDayOutcome,
         _upsert_ledger(con, outcome, at)
         bump_state(con)
         crash.point("load-before-commit")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _assign_ids(con: duckdb.DuckDBPyConnection, partner: str, staged: str) -> None:

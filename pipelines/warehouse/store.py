@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -107,6 +108,19 @@ def detach(con: duckdb.DuckDBPyConnection) -> None:
 
 def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed when the block ends, rolled back when it raises (or the
+    process dies: DuckDB's WAL never holds half of it)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def state_version(con: duckdb.DuckDBPyConnection) -> int:
