@@ -1,7 +1,8 @@
 """Kill `umkm backfill` with SIGKILL, as the OOM killer or a lost worker would, at named points in
-every stage, inside the writer lock, around publishing's fsync and swap, in a Dask worker's
+every stage of staging and while it holds the writer lock for its first loads, in a Dask worker's
 staging, and at random moments; then run it again with the same Prefect home, as production
 does. The next run always completes, promptly, and publishes exactly what a clean run publishes.
+tests/test_kills_writing.py kills it while it writes and publishes (21 named points in all).
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ START, END = date(2024, 1, 29), date(2024, 1, 31)  # a Monday and a month end: a
 RANGE = ("backfill", "--start", START.isoformat(), "--end", END.isoformat())
 RECOVERY_SECONDS = 240  # the bound on "the next run completes"
 
-# (point, which pass): every stage of a partner-day, the writer lock (ledger read, then loads),
-# inside and after load transactions, identity resolution, and every step of publishing
-KILL_POINTS = [
+# (point, which pass): every stage of a partner-day and the writer lock with its first loads
+# here; inside and after load transactions, identity resolution and every step of publishing in
+# tests/test_kills_writing.py (the two modules run on different workers)
+STAGING_POINTS = [
     "inspect-done#2", "read-done#1", "read-done#6", "transform-done#3", "validate-done#2",
     "validate-done#10", "writer-lock-held#1", "writer-lock-held#2", "load-mid-transaction#1",
-    "load-mid-transaction#4", "load-before-commit#2", "load-before-commit#9", "load-after-commit#1",
-    "load-after-commit#12", "resolve-before-commit#1", "after-resolve#1", "publish-built#1",
-    "publish-before-swap#1", "publish-swapped#1", "docs-written#1", "after-publish#1",
+    "load-mid-transaction#4",
+]  # fmt: skip
+WRITING_POINTS = [
+    "load-before-commit#2", "load-before-commit#9", "load-after-commit#1", "load-after-commit#12",
+    "resolve-before-commit#1", "after-resolve#1", "publish-built#1", "publish-before-swap#1",
+    "publish-swapped#1", "docs-written#1", "after-publish#1",
 ]  # fmt: skip
 
 
@@ -92,12 +97,19 @@ def kill_then_recover(world, base: Path, point: str, **extra: str) -> str:  # ty
     return point
 
 
-def test_a_run_killed_at_any_named_point_never_stops_the_next(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """After SIGKILL at each of 21 named points, the next `umkm backfill` (same Prefect home)
-    completes and publishes what a clean run publishes."""
+def kill_at_each(world, base: Path, points: list[str]) -> None:  # type: ignore[no-untyped-def]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(lambda p: kill_then_recover(world, tmp_path / p.replace("#", "_"), p), KILL_POINTS))  # fmt: skip
-    assert done == KILL_POINTS
+        done = list(pool.map(lambda p: kill_then_recover(world, base / p.replace("#", "_"), p), points))  # fmt: skip
+    assert done == points
+
+
+def test_a_run_killed_at_any_named_point_while_staging_never_stops_the_next(
+    world, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """After SIGKILL at each named point of staging, and while holding the writer lock before and
+    during the first loads, the next `umkm backfill` (same Prefect home) completes and publishes
+    what a clean run publishes."""
+    kill_at_each(world, tmp_path, STAGING_POINTS)
 
 
 def test_a_dask_worker_killed_while_staging_never_stops_the_next_run(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -118,22 +130,6 @@ def test_a_run_killed_at_random_moments_never_stops_the_next(world, tmp_path: Pa
         run.send_signal(signal.SIGKILL)
         run.communicate()
         assert_recovered(settings, want, env, f"random kill {i}")
-
-
-def test_three_kills_in_a_row_with_the_temporary_server_then_a_run_completes(
-    world, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    """Without PREFECT_API_URL `umkm` starts its own temporary server in the shared Prefect home;
-    killed three times while it holds the writer lock, the fourth run still completes."""
-    landing, want, _ = world
-    settings = settings_in(tmp_path, landing)
-    home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
-    (tmp_path / "prefect-home").mkdir()
-    for nth in ("#2", "#2", "#1"):
-        killed = umkm(*RANGE, env=umkm_env(settings, TEST_KEY, **home, UMKM_CRASH_AT=f"writer-lock-held{nth}"), timeout=RECOVERY_SECONDS)  # fmt: skip
-        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-        assert no_process_uses(home["PREFECT_HOME"]), "the killed run's temporary server lives on"
-    assert_recovered(settings, want, umkm_env(settings, TEST_KEY, **home), "three kills")
 
 
 def no_process_uses(prefect_home: str, within: float = 20) -> bool:
@@ -164,44 +160,3 @@ def wait_for_holder(settings: Settings, run: subprocess.Popen[str], timeout: flo
         assert run.poll() is None, f"the run ended before taking the lock: {run.communicate()[0][-2000:]}"  # fmt: skip
         time.sleep(0.2)
     raise TimeoutError("the run never took the writer lock")
-
-
-def test_a_waiting_run_says_who_holds_the_lock_and_goes_on_when_the_holder_dies(
-    world, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    """A second run waits while the first holds the writer lock, logging the holder's run, pid
-    and since when; when the holder is killed the second run completes at once."""
-    landing, want, server = world
-    settings = settings_in(tmp_path, landing)
-    env = umkm_env(settings, TEST_KEY, **server.env())
-    first = start_umkm(*RANGE, env={**env, "UMKM_STALL_AT": "writer-lock-held#2"})
-    who = wait_for_holder(settings, first)
-    second = start_umkm(*RANGE, env=env)
-    time.sleep(8)
-    assert second.poll() is None, "the second run did not wait for the lock"
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    out, _ = second.communicate(timeout=RECOVERY_SECONDS)
-    assert second.returncode == 0, out[-3000:]
-    waiting = [line for line in out.splitlines() if "waiting for the warehouse writer lock" in line]
-    assert waiting and f"pid {first.pid} " in waiting[0] and str(who["run_id"]) in waiting[0]
-    assert "since" in waiting[0] and "WARNING" in waiting[0]
-    assert values(settings) == want
-
-
-def test_a_server_restarted_while_a_run_held_the_lock_does_not_block_the_next_run(
-    world, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    """A real Prefect server restarted while a run holds the writer lock, then the run killed:
-    the next run does not wait for anything the server remembers."""
-    landing, want, _ = world
-    settings = settings_in(tmp_path, landing)
-    with prefect_server(tmp_path / "prefect-home") as server:
-        env = umkm_env(settings, TEST_KEY, **server.env())
-        run = start_umkm(*RANGE, env={**env, "UMKM_STALL_AT": "writer-lock-held#2"})
-        wait_for_holder(settings, run)
-        server.stop()
-        server.start()
-        run.send_signal(signal.SIGKILL)
-        run.communicate()
-        assert_recovered(settings, want, env, "server restart")
