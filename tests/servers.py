@@ -32,7 +32,9 @@ def sshd_missing() -> str | None:
     return None
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
+def _wait_port(
+    port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -157,10 +159,14 @@ def moto_s3(base: Path) -> Iterator[S3]:
 def s3_upload(s3: S3, local: Path, bucket: str, prefix: str) -> None:
     """Put a local landing folder's files under s3://bucket/prefix/, creating the bucket."""
     import boto3
+    from botocore.config import Config
 
+    # moto's development server now and then leaves a request unanswered on a kept-alive
+    # connection (seen on a loaded machine): time out soon and retry, a PUT is idempotent
+    patient = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 8, "mode": "standard"})  # fmt: skip
     client = boto3.client(
         "s3", endpoint_url=s3.endpoint, aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret", region_name="us-east-1",
+        aws_secret_access_key="testing-secret", region_name="us-east-1", config=patient,
     )  # fmt: skip
     with suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
