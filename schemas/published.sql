@@ -1,5 +1,7 @@
 -- The published file (UMKM_PUBLISH): aggregates only, the contract of ../shared/metrics.md.
 -- Executed inside the freshly built file; BI tools see these tables and their comments.
+-- Every table and column has a COMMENT, and docs/metrics.md repeats each one word for word
+-- (tests/test_metrics_doc.py fails when the two differ): change both in the same commit.
 
 CREATE TABLE national_progress (
     as_of_date DATE NOT NULL, umkm_onboarded BIGINT NOT NULL, umkm_new BIGINT NOT NULL,
@@ -20,6 +22,7 @@ CREATE TABLE progress_by_province (
     umkm_onboarded BIGINT NOT NULL, umkm_new BIGINT NOT NULL
 );
 COMMENT ON TABLE progress_by_province IS 'National progress by the province of each UMKM''s earliest-joined listing; dense over days; sums to national_progress.umkm_onboarded';
+COMMENT ON COLUMN progress_by_province.as_of_date IS 'The day the figures describe';
 COMMENT ON COLUMN progress_by_province.province_code IS 'Kemendagri 2-digit province code; NULL = unknown';
 COMMENT ON COLUMN progress_by_province.province_name IS 'Province name from the Kemendagri reference; ''unknown'' when the code is NULL';
 COMMENT ON COLUMN progress_by_province.umkm_onboarded IS 'UMKM onboarded in [2020-05-14, as_of_date] in this province';
@@ -29,21 +32,28 @@ CREATE TABLE progress_by_partner (
     as_of_date DATE NOT NULL, partner VARCHAR NOT NULL, listings BIGINT NOT NULL, umkm_reached BIGINT NOT NULL
 );
 COMMENT ON TABLE progress_by_partner IS 'Per marketplace partner; a UMKM on several partners counts once on each, so rows do not sum to the national figure';
+COMMENT ON COLUMN progress_by_partner.as_of_date IS 'The day the figures describe';
+COMMENT ON COLUMN progress_by_partner.partner IS 'Marketplace partner name as in partners.md (lkpp-ekatalog is not a marketplace and has its own table)';
 COMMENT ON COLUMN progress_by_partner.listings IS 'That partner''s listings joined on or before as_of_date, removed ones included';
 COMMENT ON COLUMN progress_by_partner.umkm_reached IS 'UMKM with a listing on that partner joined on or before as_of_date and an onboarding date on or after 2020-05-14';
 
 CREATE TABLE progress_by_scale (as_of_date DATE NOT NULL, scale VARCHAR NOT NULL, umkm_onboarded BIGINT NOT NULL);
 COMMENT ON TABLE progress_by_scale IS 'UMKM onboarded since programme start by scale: the largest known scale of its listings (menengah > kecil > mikro), else unknown';
-COMMENT ON COLUMN progress_by_scale.scale IS 'mikro | kecil | menengah | unknown';
+COMMENT ON COLUMN progress_by_scale.as_of_date IS 'The day the figures describe';
+COMMENT ON COLUMN progress_by_scale.scale IS 'mikro, kecil, menengah or unknown';
+COMMENT ON COLUMN progress_by_scale.umkm_onboarded IS 'UMKM onboarded in [2020-05-14, as_of_date] of this scale';
 
 CREATE TABLE progress_by_sector (as_of_date DATE NOT NULL, kbli_category VARCHAR NOT NULL, umkm_onboarded BIGINT NOT NULL);
 COMMENT ON TABLE progress_by_sector IS 'UMKM onboarded since programme start by KBLI 2020 category of its earliest-joined listing with a valid KBLI';
+COMMENT ON COLUMN progress_by_sector.as_of_date IS 'The day the figures describe';
 COMMENT ON COLUMN progress_by_sector.kbli_category IS 'KBLI 2020 category letter A..U, or unknown';
+COMMENT ON COLUMN progress_by_sector.umkm_onboarded IS 'UMKM onboarded in [2020-05-14, as_of_date] in this KBLI category';
 
 CREATE TABLE ekatalog_progress (
     as_of_date DATE NOT NULL, umkm_vendors BIGINT NOT NULL, products BIGINT NOT NULL, vendors_also_online BIGINT NOT NULL
 );
 COMMENT ON TABLE ekatalog_progress IS 'UMKM products in the LKPP government procurement e-catalogue, one row per loaded weekly export; a separate channel, not marketplace onboarding';
+COMMENT ON COLUMN ekatalog_progress.as_of_date IS 'The export date of a loaded lkpp-ekatalog snapshot';
 COMMENT ON COLUMN ekatalog_progress.umkm_vendors IS 'Vendors in that snapshot other than Non UMKM';
 COMMENT ON COLUMN ekatalog_progress.products IS 'Their jumlah_produk, summed';
 COMMENT ON COLUMN ekatalog_progress.vendors_also_online IS 'Those of them whose valid NIB is the NIB of a marketplace listing joined on or before that date';
@@ -54,12 +64,15 @@ CREATE TABLE partner_loads (
     content_sha256 VARCHAR, loaded_at TIMESTAMP WITH TIME ZONE NOT NULL, detail VARCHAR
 );
 COMMENT ON TABLE partner_loads IS 'One row per delivered partner-day (with _SUCCESS), describing its current content; rows_read = rows_loaded + rows_quarantined when loaded';
-COMMENT ON COLUMN partner_loads.status IS 'loaded | failed';
+COMMENT ON COLUMN partner_loads.partner IS 'Partner name as in partners.md';
+COMMENT ON COLUMN partner_loads.export_date IS 'The export date of the delivery (its landing folder)';
+COMMENT ON COLUMN partner_loads.status IS 'loaded or failed (a failed partner-day has rows_loaded = rows_quarantined = 0; rerunning the same content leaves it failed)';
 COMMENT ON COLUMN partner_loads.rows_read IS 'Records read (NULL when the delivery could not be read at all)';
 COMMENT ON COLUMN partner_loads.rows_loaded IS 'Valid records, superseded ones included (a deleted event counts as loaded)';
 COMMENT ON COLUMN partner_loads.rows_quarantined IS 'Records kept aside with a reason, never counted';
 COMMENT ON COLUMN partner_loads.warnings IS 'Records with at least one warning (an attribute blanked)';
 COMMENT ON COLUMN partner_loads.content_sha256 IS 'Hash of the delivered data files'' contents (names excluded)';
+COMMENT ON COLUMN partner_loads.loaded_at IS 'When this row was last written (the partner-day loaded or refused); a rerun that finds the content unchanged leaves it as it is';
 COMMENT ON COLUMN partner_loads.detail IS 'Why it failed, and delivery-level warnings, in words';
 
 CREATE TABLE partner_freshness (
@@ -67,7 +80,8 @@ CREATE TABLE partner_freshness (
     days_behind BIGINT, missing_days BIGINT NOT NULL
 );
 COMMENT ON TABLE partner_freshness IS 'Per partner, against the reference day (the latest loaded export date of any partner)';
-COMMENT ON COLUMN partner_freshness.latest_export_date IS 'Its latest loaded partner-day';
+COMMENT ON COLUMN partner_freshness.partner IS 'Partner name as in partners.md';
+COMMENT ON COLUMN partner_freshness.latest_export_date IS 'Its latest loaded partner-day (NULL when none has loaded)';
 COMMENT ON COLUMN partner_freshness.expected_export_date IS 'Its latest scheduled delivery on or before the reference day';
-COMMENT ON COLUMN partner_freshness.days_behind IS 'expected_export_date - latest_export_date, at least 0';
+COMMENT ON COLUMN partner_freshness.days_behind IS 'expected_export_date - latest_export_date in days, at least 0 (NULL when none has loaded)';
 COMMENT ON COLUMN partner_freshness.missing_days IS 'Scheduled deliveries from its first delivered partner-day to expected_export_date with no _SUCCESS folder';

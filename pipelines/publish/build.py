@@ -6,8 +6,12 @@ groups, not with listings), audited (metrics.md's invariants, row counts read ba
 and moved over the live file with an atomic rename: a BI tool holding the old file keeps its
 snapshot and never sees a half-written state; a failed audit leaves the previous file.
 
-The file is written in DuckDB's v1.0.0 storage format, which every DuckDB from 1.0 on reads
-(BI drivers bundle a 1.x DuckDB; a file in the 2.0 format opens only in 2.0).
+The file is written in storage version 64, the only one DuckDB 1.0 and 1.1 read (1.2 reads 64-65,
+1.5 reads 64-68; 2.0 writes 999 by default, which no 1.x opens). BI drivers bundle a 1.x DuckDB, so
+the file is for them, not for the pipeline's own DuckDB. DuckDB 2.0 writes 64 for any STORAGE_VERSION
+from 'v0.10.0' to 'v1.1.3'; they differ only in the serialisation features allowed, and 'v1.0.0'
+allows none that 1.0 lacks. Measured: 1.0.0, 1.1.3, 1.2.2 and 1.5.6 read it with its comments; no
+0.10 reads a file that 2.0 writes, whatever the version asked for (tests/test_published_clients.py).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pipelines.reference import PROGRAMME_START
 from pipelines.targets import trajectory_frame
 
 PUBLISHED_SQL = Path(__file__).resolve().parents[2] / "schemas" / "published.sql"
-STORAGE_VERSION = "v1.0.0"
+STORAGE_VERSION = "v1.0.0"  # storage version 64: DuckDB 1.0 and every later release read it
 ALIAS = "pub"
 TABLES = [
     "national_progress", "progress_by_province", "progress_by_partner", "progress_by_scale",
