@@ -21,8 +21,9 @@ from flows import env
 env.apply()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.states import Failed  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from flows.landing_blocks import read_block  # noqa: E402
@@ -163,13 +164,27 @@ def freshness_task(published: Any, contracts: dict[str, Contract]) -> None:
         raise RuntimeError("partners behind schedule: " + "; ".join(late))
 
 
+def artifact_url(artifact_id: Any) -> str:
+    """The artifact's page in the Prefect UI (absolute when the UI's address is known)."""
+    from prefect.settings import get_current_settings
+
+    base = (get_current_settings().ui_url or "").rstrip("/")
+    return f"{base}/artifacts/artifact/{artifact_id}"
+
+
 def _finish(run: core.RunSummary, kind: str) -> dict[str, Any]:
     """Report the run (artifact, freshness check), then end Failed if any partner-day failed."""
     settings = Settings()
+    table = create_table_artifact(
+        key=f"umkm-{kind}-validation",
+        table=summary.validation_rows(run),
+        description=f"UMKM {kind}: each partner-day's validation outcome (rows read, loaded, "
+        "quarantined, warnings, and why)",
+    )
     create_markdown_artifact(
         key=f"umkm-{kind}-run",
         markdown=summary.markdown(
-            run, settings.publish, kind, settings.gx_dir / "data_docs" / "index.html"
+            run, settings.publish, kind, artifact_url(table), settings.gx_dir / "data_docs"
         ),
         description=f"UMKM {kind}: partner-day outcomes and national progress against target",
     )
@@ -193,7 +208,10 @@ def _finish(run: core.RunSummary, kind: str) -> dict[str, Any]:
     if run.exit_status:
         for line in result["failures"]:
             get_run_logger().error("failed: %s", line)
-        raise PartnerDaysFailed(result)
+        # the flow run ends Failed and the caller gets PartnerDaysFailed, without Prefect
+        # logging a traceback of what is an outcome, not a crash
+        failed = PartnerDaysFailed(result)
+        return Failed(message=str(failed), data=failed)  # type: ignore[return-value]
     return result
 
 

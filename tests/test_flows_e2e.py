@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -91,7 +92,12 @@ def test_published_file_holds_only_aggregates_with_comments(backfilled) -> None:
 def test_a_failed_partner_day_fails_the_flow_run_and_leaves_an_artifact(
     prefect_harness: None, env_settings: Settings
 ) -> None:
-    """It ends the flow run Failed when a partner-day fails, after loading the rest, with a run artifact."""
+    """It ends the flow run Failed when a partner-day fails, after loading the rest; the failed
+    day is logged at WARNING, and the run artifact has a section with its reason in full and
+    links to the validation table artifact by its Prefect UI page."""
+    import logging
+    from logging.handlers import BufferingHandler
+
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -101,26 +107,38 @@ def test_a_failed_partner_day_fails_the_flow_run_and_leaves_an_artifact(
     b.tokoraya(env_settings.landing, day, [], raw=b"not;the;header\r\n")
     b.belanjaku(env_settings.landing, day, [[{"event": "created", "merchant": {"id": 1}, "legal": {"nib": "1234567890123"},
                                               "onboarded_at": 1700000000000}]])  # fmt: skip
-    with pytest.raises(PartnerDaysFailed) as failed:
-        nightly(export_date=day)
+    records = BufferingHandler(10_000)
+    logging.getLogger("prefect").addHandler(records)  # Prefect's loggers do not propagate
+    try:
+        with pytest.raises(PartnerDaysFailed) as failed:
+            nightly(export_date=day)
+    finally:
+        logging.getLogger("prefect").removeHandler(records)
     assert failed.value.result["failed"] == 1 and failed.value.result["loaded"] == 1
-    assert "columns missing or renamed" in failed.value.result["failures"][0]
+    reason = failed.value.result["failures"][0].removeprefix("tokoraya 2024-03-01: ")
+    assert "columns missing or renamed" in reason
+    logged = [r for r in records.buffer if r.getMessage().startswith("tokoraya 2024-03-01: failed")]
+    assert logged and all(r.levelno >= logging.WARNING for r in logged)
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["umkm-nightly-run"]))
-        )
         runs = client.read_flow_runs()
-    assert any(
-        "| tokoraya | 2024-03-01 | failed |" in str(a.data) for a in artifacts
-    )  # keyed: versions
+        (report,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["umkm-nightly-run"])),
+            limit=1, sort="CREATED_DESC",
+        )  # fmt: skip
+        (table,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["umkm-nightly-validation"])),
+            limit=1, sort="CREATED_DESC",
+        )  # fmt: skip
+    text = str(report.data)
+    section = text.split("### tokoraya 2024-03-01\n\n", 1)[1].split("\n\n", 1)[0]
+    assert section.replace("\\", "") == reason  # the whole reason, markup escaped only
+    assert "| tokoraya | 2024-03-01 | failed |" in text
+    assert f"/artifacts/artifact/{table.id})" in text and "file://" not in text
+    rows = {r["partner"]: r for r in json.loads(str(table.data))}
+    assert rows["tokoraya"]["status"] == "failed" and rows["tokoraya"]["detail"] == reason
+    assert rows["belanjaku"]["status"] == "loaded" and rows["belanjaku"]["rows_loaded"] == 1
     assert any(r.state and r.state.is_failed() for r in runs)
     shutil.rmtree(env_settings.landing)
-
-
-def _env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    for name in ("landing", "warehouse", "publish"):
-        monkeypatch.setenv(f"UMKM_{name.upper()}", str(getattr(settings, name)))
-    monkeypatch.setenv("UMKM_PII_KEY", "e2e-key")
 
 
 def test_a_corrected_redelivery_through_the_flow_replaces_that_day_as_a_clean_run_would(
@@ -177,3 +195,9 @@ def test_a_refused_delivery_that_comes_again_unchanged_stays_a_failure(
     assert main(args) == 0
     assert ledger_row()[2] == "loaded"
     shutil.rmtree(env_settings.landing)
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    for name in ("landing", "warehouse", "publish"):
+        monkeypatch.setenv(f"UMKM_{name.upper()}", str(getattr(settings, name)))
+    monkeypatch.setenv("UMKM_PII_KEY", "e2e-key")

@@ -8,6 +8,7 @@ import duckdb
 
 from pipelines.contracts import Contract
 from pipelines.run.core import RunSummary
+from pipelines.run.step import Step
 
 
 def _query(published: Path, sql: str) -> list[tuple[object, ...]]:
@@ -55,35 +56,93 @@ def _cell(text: object) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(summary: RunSummary, published: Path, kind: str, data_docs: Path | None = None) -> str:
-    """The run's report: national figure, per-partner-day outcomes, what was not delivered."""
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
+
+
+def _text(text: object) -> str:
+    """Text shown as written in a markdown paragraph (no character read as markup)."""
+    return str(text if text is not None else "").translate(_MARKDOWN)
+
+
+def _reason(step: Step) -> str:
+    return "; ".join(([step.detail] if step.detail else []) + list(step.notes))
+
+
+def validation_rows(summary: RunSummary) -> list[dict[str, object]]:
+    """Each partner-day's validation outcome, failures first: the run's table artifact."""
+    rows: list[dict[str, object]] = [
+        {
+            "partner": s.partner,
+            "export_date": s.export_date.isoformat(),
+            "status": s.status,
+            "rows_read": s.rows_read,
+            "rows_loaded": s.rows_loaded,
+            "rows_quarantined": s.rows_quarantined,
+            "warnings": s.warnings,
+            "detail": _reason(s),
+        }
+        for s in sorted(
+            summary.steps, key=lambda s: (s.status != "failed", s.export_date, s.partner)
+        )
+    ]
+    rows += [
+        {
+            "partner": d.partner,
+            "export_date": d.export_date.isoformat(),
+            "status": "not delivered",
+            "rows_read": None,
+            "rows_loaded": None,
+            "rows_quarantined": None,
+            "warnings": None,
+            "detail": "no _SUCCESS marker",
+        }
+        for d in summary.missing
+    ]
+    return rows
+
+
+def markdown(summary: RunSummary, published: Path, kind: str, results: str | None = None,
+             data_docs: Path | None = None) -> str:  # fmt: skip
+    """The run's report: national figure, a section per failed partner-day with its reason in
+    full, the outcome of every partner-day, and a link to the validation results (`results`,
+    a URL the Prefect UI opens: the run's table artifact)."""
+    failed = [s for s in summary.steps if s.status == "failed"]
     lines = [f"# UMKM {kind} run", ""]
     lines.append(national_line(published) or "Nothing published yet.")
     lines += [
         "",
         f"**{summary.count('loaded')} loaded, {summary.count('unchanged')} unchanged, "
-        f"{summary.count('failed')} failed, {len(summary.missing)} not delivered** (no `_SUCCESS`).",
+        f"{len(failed)} failed, {len(summary.missing)} not delivered** (no `_SUCCESS`).",
         "",
         *[f"**Warning:** {_cell(line)}\n" for line in summary.warnings],
-        *[
-            f"**Not pulled from its landing area:** {_cell(line)}\n"
-            for line in summary.landing_failures
-        ],
-        "| partner | export date | status | rows read | loaded | quarantined | warnings | detail |",
-        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    if results:
+        lines += [f"Validation results of every partner-day: [validation summary]({results})", ""]
+    if failed or summary.landing_failures:
+        lines += [f"## Failed: {len(failed) + len(summary.landing_failures)}", ""]
+    for s in sorted(failed, key=lambda s: (s.export_date, s.partner)):
+        read = "nothing read" if s.rows_read is None else f"{s.rows_read:,} records read"
+        lines += [f"### {s.label}", "", _text(_reason(s) or "(no reason recorded)"), "",
+                  f"{read}; nothing loaded from this delivery.", ""]  # fmt: skip
+    for line in summary.landing_failures:
+        lines += ["### Not pulled from its landing area", "", _text(line), ""]
+    lines += [
+        "## Every partner-day",
+        "",
+        "| partner | export date | status | rows read | loaded | quarantined | warnings |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for s in sorted(summary.steps, key=lambda s: (s.status != "failed", s.export_date, s.partner)):
         lines.append(
             f"| {s.partner} | {s.export_date} | {s.status} | {_cell(s.rows_read)} | {s.rows_loaded} | "
-            f"{s.rows_quarantined} | {s.warnings} | {_cell(s.detail)} |"
+            f"{s.rows_quarantined} | {s.warnings} |"
         )
     for d in summary.missing:
-        lines.append(
-            f"| {d.partner} | {d.export_date} | not delivered | | | | | no `_SUCCESS` marker |"
-        )
+        lines.append(f"| {d.partner} | {d.export_date} | not delivered (no `_SUCCESS`) | | | | |")
+    noted = [s for s in summary.steps if s.status != "failed" and _reason(s)]
+    if noted:
+        lines += ["", "## Notes on loaded partner-days", ""]
+        lines += [f"- **{s.label}:** {_text(_reason(s))}" for s in sorted(noted, key=lambda s: (s.export_date, s.partner))]  # fmt: skip
     if data_docs is not None and data_docs.exists():
-        lines += [
-            "",
-            f"Validation results (Data Docs): [{data_docs}]({data_docs.resolve().as_uri()})",
-        ]
+        lines += ["", f"Data Docs on the run's host: `{data_docs.resolve()}`"]
     return "\n".join(lines) + "\n"
