@@ -98,7 +98,9 @@ def main() -> None:
             # in place (two passes over every file) against the mirror (one pass)
             data = [p for p in files if p.name not in ("_SUCCESS", "manifest.json")]
             inplace = []
-            os.environ["HOME"] = str(sftp.home)  # this process reads the server too: its known_hosts
+            os.environ["HOME"] = str(
+                sftp.home
+            )  # this process reads the server too: its known_hosts
             readers = [("SFTP (sshd)", remote.open_filesystem(remote.Source(sftp.url(landing))), str(landing))]  # fmt: skip
             if with_s3:
                 readers.append(("S3 (moto)", remote.open_filesystem(remote.Source(

@@ -30,7 +30,7 @@ def duckdb_alone(landing: Path, day: date, partners: list[str] | None) -> dict[s
     import duckdb
     import fastexcel
 
-    from pipelines.contracts import load_contracts
+    from pipelines.contracts import SINGLE_BYTE, load_contracts
 
     contracts = load_contracts()
     con = duckdb.connect()
@@ -45,12 +45,8 @@ def duckdb_alone(landing: Path, day: date, partners: list[str] | None) -> dict[s
                 continue
             table = f"t_{len(rows)}"
             path = str(f).replace("'", "''")
-            if (
-                contract.format == "csv"
-                and contract.csv
-                and contract.csv.encoding == "windows-1252"
-            ):
-                decoder = codecs.getincrementaldecoder("cp1252")()
+            if contract.format == "csv" and contract.csv and contract.csv.encoding in SINGLE_BYTE:
+                decoder = codecs.getincrementaldecoder(SINGLE_BYTE[contract.csv.encoding])()
                 import io
 
                 out = io.BytesIO()

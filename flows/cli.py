@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--warehouse", type=Path, help="working DuckDB file (env UMKM_WAREHOUSE)")
     p.add_argument("--publish", type=Path, help="published DuckDB file for BI (env UMKM_PUBLISH)")
+    p.add_argument("--contracts", type=Path, help="partner contracts folder (env UMKM_CONTRACTS)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="make a demo landing area, run everything on it, print the result")
     run = sub.add_parser("run", help="the nightly job for one export date")
@@ -64,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    for name in ("landing", "warehouse", "publish"):
+    for name in ("landing", "warehouse", "publish", "contracts"):
         if getattr(args, name) is not None:
             os.environ[f"UMKM_{name.upper()}"] = str(getattr(args, name))
     env.apply()

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     landing_cache: Path | None = Field(
         None, description="local mirror of remote landing areas; default beside the warehouse"
     )
+    contracts: Path = Field(
+        Path(__file__).resolve().parent.parent / "schemas" / "partners",
+        description="the partner contracts folder (<partner>.yaml each; pipelines/contracts.py)",
+    )
     warehouse: Path = Field(Path("warehouse/umkm.duckdb"), description="the working DuckDB file")
     publish: Path = Field(Path("published/umkm.duckdb"), description="the DuckDB file BI reads")
     publish_mode: str = Field(

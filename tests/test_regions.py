@@ -25,7 +25,7 @@ def resolve_codes(regency: list[str | None], province: list[str | None]) -> pl.D
 
 
 def _names(province: str | None, regency: str | None) -> tuple[str | None, str | None]:
-    row = _resolve(by_names("name", "r"), [province], [regency]).row(0, named=True)
+    row = _resolve(by_names("name"), [province], [regency]).row(0, named=True)
     return row["province_code"], row["regency_code"]
 
 

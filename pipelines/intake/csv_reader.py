@@ -8,6 +8,7 @@ import csv
 
 import duckdb
 
+from pipelines.contracts import SINGLE_BYTE
 from pipelines.intake import stream
 from pipelines.intake.landing import DeliveredFile, DeliveryRefused
 from pipelines.intake.read import Reading
@@ -28,12 +29,12 @@ def header_line(head: bytes, encoding: str, file: DeliveredFile) -> str:
     """The first line of the file, decoded strictly (a UTF-8 BOM is no part of it)."""
     first = head.split(b"\n", 1)[0].rstrip(b"\r")
     try:
-        if encoding == "windows-1252":
+        if encoding in SINGLE_BYTE:
             if head.startswith(stream.UTF8_BOM):
                 raise DeliveryRefused(
-                    f"file {file.shown!r} starts with a UTF-8 byte order mark; contract says Windows-1252"
+                    f"file {file.shown!r} starts with a UTF-8 byte order mark; contract says {stream.shown_encoding(encoding)}"
                 )
-            return first.decode("cp1252", errors="strict")
+            return first.decode(SINGLE_BYTE[encoding], errors="strict")
         return first.removeprefix(stream.UTF8_BOM).decode("utf-8")
     except UnicodeDecodeError:
         raise DeliveryRefused(f"file {file.shown!r}: header is not {encoding}") from None
@@ -83,7 +84,10 @@ def read(reading: Reading) -> list[str]:
                 )
     warnings = check_columns(names, reading)
     position = {n: i for i, n in enumerate(names)}
-    fields = ", ".join(f"c{position[c.name]} AS {ident(c.field)}" for c in reading.contract.columns)
+    fields = ", ".join(
+        f"c{position[c.name]} AS {ident(reading.contract.raw_name(c))}"
+        for c in reading.contract.columns
+    )
     # a header line repeated inside the data is a malformed record, not a seller
     repeated = " AND ".join(
         f"coalesce({clean(f'c{position[c.name]}')} = {lit(c.name)}, false)"
@@ -91,7 +95,7 @@ def read(reading: Reading) -> list[str]:
     )
     fed: stream.Feed | None = None
     try:
-        if gzip or opts.encoding == "windows-1252":
+        if gzip or opts.encoding in SINGLE_BYTE:
             with stream.feed(file, gzip=gzip, encoding=opts.encoding,
                              max_uncompressed=reading.max_uncompressed) as fed:  # fmt: skip
                 _insert(reading, fed.path, len(names), fields, repeated)

@@ -254,7 +254,7 @@ def read(reading: Reading) -> list[str]:
             rows = numeric.filter(pl.col("col") == _column_letter(names.index(c.name)))[
                 "row"
             ].implode()
-            flags.append(pl.col("_row").is_in(rows).alias(f"_numeric_{c.field}"))
+            flags.append(pl.col("_row").is_in(rows).alias(f"_numeric_{contract.raw_name(c)}"))
     frame = frame.with_columns(flags)
     # a blank row is not a record; the TOTAL row is not a seller
     value_cols = [c.name for c in contract.columns]
@@ -271,16 +271,18 @@ def read(reading: Reading) -> list[str]:
         frame = frame.filter(~total.fill_null(False))
     frame = frame.select(
         "_row",
-        *[pl.col(c.name).alias(c.field) for c in contract.columns],
-        *[f"_numeric_{c.field}" for c in contract.columns if c.excel_numeric],
+        *[pl.col(c.name).alias(contract.raw_name(c)) for c in contract.columns],
+        *[f"_numeric_{contract.raw_name(c)}" for c in contract.columns if c.excel_numeric],
     )
     view = f"excel_{reading.index}"
     reading.con.register(view, frame.to_arrow())
     try:
-        numeric_cols = ", ".join(f"_numeric_{c.field}" for c in contract.columns if c.excel_numeric)
+        numeric_cols = ", ".join(
+            f"_numeric_{contract.raw_name(c)}" for c in contract.columns if c.excel_numeric
+        )
         reading.insert(f"""
             SELECT {lit(file.name)} AS _file, {reading.index} AS _file_index, _row, NULL::VARCHAR AS _malformed,
-                   NULL::VARCHAR[] AS _extra, {", ".join(ident(c.field) for c in dict((c.field, c) for c in contract.columns).values())}
+                   NULL::VARCHAR[] AS _extra, {", ".join(ident(f) for f in dict.fromkeys(contract.raw_name(c) for c in contract.columns))}
                    {", " + numeric_cols if numeric_cols else ""}
             FROM {view}""")
     finally:

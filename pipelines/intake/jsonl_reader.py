@@ -65,7 +65,7 @@ def read(reading: Reading) -> list[str]:
     parent_paths = "[" + ", ".join(lit("$." + p) for p in parents) + "]"
     parents_of = f"json_extract(line, {parent_paths})" if parents else "NULL::JSON[]"
     fields = ", ".join(
-        f"{_field(f's[{i + 1}]', path, c.type)} AS {ident(c.field)}"
+        f"{_field(f's[{i + 1}]', path, c.type)} AS {ident(contract.raw_name(c))}"
         for i, (path, c) in enumerate(zip(paths, contract.columns, strict=True))
     )
     path_list = "[" + ", ".join(lit(p) for p in paths) + "]"

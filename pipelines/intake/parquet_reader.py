@@ -44,7 +44,7 @@ def read(reading: Reading) -> list[str]:
             )
         _size_within(con, file, len(types), reading.max_uncompressed)
         fields = ", ".join(
-            f"CAST({ident(c.name)} AS VARCHAR) AS {ident(c.field)}"
+            f"CAST({ident(c.name)} AS VARCHAR) AS {ident(reading.contract.raw_name(c))}"
             for c in reading.contract.columns
         )
         reading.insert(f"""

@@ -31,7 +31,7 @@ PSEUDONYMS = {"nik_ps": "VARCHAR", "nik_problem": "VARCHAR", "phone_ps": "VARCHA
 
 def raw_fields(contract: Contract) -> list[str]:
     """The canonical fields the raw table keeps (every mapped column but the personal ones)."""
-    return list(dict.fromkeys(c.field for c in contract.columns if not c.pii))
+    return list(dict.fromkeys(contract.raw_name(c) for c in contract.columns if not c.pii))
 
 
 def create_raw(con: duckdb.DuckDBPyConnection, table: str, contract: Contract) -> None:
@@ -48,28 +48,31 @@ def protected(contract: Contract, source: str) -> str:
     `source` has `_file`, `_file_index`, `_row`, `_malformed`, `_extra`, a text column per mapped
     field (personal ones included), and `_numeric_<field>` for Excel cells that were numbers.
     """
-    numeric = {c.field: c.excel_numeric for c in contract.columns if c.excel_numeric}
-    have = {c.field for c in contract.columns}
+    numeric = {contract.raw_name(c): c.excel_numeric for c in contract.columns if c.excel_numeric}
+    have = {contract.raw_name(c) for c in contract.columns}
 
     def text(field_name: str) -> str:
         if field_name not in have:
             return "NULL::VARCHAR"
-        value = clean(ident(field_name))
+        value = ident(field_name)
         if numeric.get(field_name) in ("keeps_digits", "lost_leading_zero"):
             # a number cell written as a float ("812345.0"): its digits are the value
-            value = f"(CASE WHEN _numeric_{field_name} THEN regexp_replace({value}, '\\.0+$', '') ELSE {value} END)"  # fmt: skip
+            value = f"(CASE WHEN _numeric_{field_name} THEN regexp_replace({clean(value)}, '\\.0+$', '') ELSE {value} END)"  # fmt: skip
         return value
 
-    nik_numeric = "_numeric_nik" if numeric.get("nik") == "invalid" else None
-    keep = [f"{text('nib')} AS nib" if f == "nib" else ident(f) for f in raw_fields(contract)]
+    def invalid(field_name: str) -> str | None:
+        # a number cell that lost precision: the identifier so written is invalid
+        return f"_numeric_{field_name}" if numeric.get(field_name) == "invalid" else None
+
+    keep = [f"{text(f)} AS {ident(f)}" for f in raw_fields(contract)]
     return f"""
     SELECT _file, _file_index, _row, _malformed, _extra, {", ".join(keep)},
            CASE WHEN nik_problem IS NULL THEN {identifiers.pseudonym("nik", "nik_text")} END AS nik_ps, nik_problem,
            CASE WHEN phone_problem IS NULL THEN {identifiers.pseudonym("phone", "phone_norm")} END AS phone_ps, phone_problem
-    FROM (SELECT *, {identifiers.nik_problem("nik_text", nik_numeric)} AS nik_problem,
-                 {identifiers.phone_problem("phone_text", "phone_norm")} AS phone_problem
+    FROM (SELECT *, {identifiers.nik_problem("nik_text", invalid("nik"))} AS nik_problem,
+                 {identifiers.phone_problem("phone_text", "phone_norm", invalid("phone"))} AS phone_problem
           FROM (SELECT *, {identifiers.normalise_phone("phone_text")} AS phone_norm
-                FROM (SELECT *, {text("nik")} AS nik_text, {text("phone")} AS phone_text FROM ({source}))))"""
+                FROM (SELECT *, {clean(text("nik"))} AS nik_text, {clean(text("phone"))} AS phone_text FROM ({source}))))"""
 
 
 @dataclass(frozen=True)

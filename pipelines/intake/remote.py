@@ -634,7 +634,7 @@ class _Puller:
         for day in sorted(days):
             self.folders += 1
             try:
-                self._sync(partner, day, days[day], contract, settings)
+                self._sync(partner, day, days[day], contract.on(day), settings)
             except PullFailed as exc:
                 failed.append((day, str(exc)))
         return failed

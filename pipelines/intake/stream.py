@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from pipelines.contracts import SINGLE_BYTE
 from pipelines.intake.landing import DeliveredFile, DeliveryRefused, open_regular
 
 CHUNK = 1 << 20
@@ -104,8 +105,9 @@ def feed(
 
 def _pump(file: DeliveredFile, gzip: bool, encoding: str, cap: int, write_fd: int, out: Feed) -> None:  # fmt: skip
     shown = f"file {file.shown!r}"
-    transcode = encoding == "windows-1252"
-    cp1252 = codecs.getincrementaldecoder("cp1252")("strict")
+    codec = SINGLE_BYTE.get(encoding)
+    transcode = codec is not None
+    single = codecs.getincrementaldecoder(codec or "utf-8")("strict")
     utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     non_ascii, utf8_too = False, True
     inflater = Inflater() if gzip else None
@@ -116,7 +118,7 @@ def _pump(file: DeliveredFile, gzip: bool, encoding: str, cap: int, write_fd: in
                 out.refusal = f"{shown} is not gzip (its first bytes say otherwise)"
                 return
             if transcode and first.startswith(UTF8_BOM):
-                out.refusal = f"{shown} starts with a UTF-8 byte order mark; contract says Windows-1252"  # fmt: skip
+                out.refusal = f"{shown} starts with a UTF-8 byte order mark; contract says {shown_encoding(encoding)}"  # fmt: skip
                 return
             chunk = first
             while chunk:
@@ -145,10 +147,10 @@ def _pump(file: DeliveredFile, gzip: bool, encoding: str, cap: int, write_fd: in
                             except UnicodeDecodeError:
                                 utf8_too = False
                         try:
-                            text = cp1252.decode(data)
+                            text = single.decode(data)
                         except UnicodeDecodeError as exc:
                             at = out.bytes_out - len(data) + exc.start
-                            out.refusal = f"{shown}: byte 0x{data[exc.start]:02x} at offset {at:,} is not Windows-1252 (never decoded lossily)"  # fmt: skip
+                            out.refusal = f"{shown}: byte 0x{data[exc.start]:02x} at offset {at:,} is not {shown_encoding(encoding)} (never decoded lossily)"  # fmt: skip
                             return
                         data = text.encode("utf-8")
                     _write_all(write_fd, data)
@@ -161,7 +163,9 @@ def _pump(file: DeliveredFile, gzip: bool, encoding: str, cap: int, write_fd: in
                 except UnicodeDecodeError:
                     utf8_too = False
                 if non_ascii and utf8_too:
-                    out.refusal = f"{shown} is UTF-8 encoded; contract says Windows-1252"
+                    out.refusal = (
+                        f"{shown} is UTF-8 encoded; contract says {shown_encoding(encoding)}"
+                    )
     except Damaged as exc:
         out.refusal = f"{shown} is not a readable gzip file ({exc})"
     except BrokenPipeError:
@@ -171,6 +175,11 @@ def _pump(file: DeliveredFile, gzip: bool, encoding: str, cap: int, write_fd: in
     finally:
         os.close(write_fd)
         out._done.set()
+
+
+def shown_encoding(encoding: str) -> str:
+    """An encoding as people write it (`windows-1252` -> Windows-1252)."""
+    return {"windows-1252": "Windows-1252", "iso-8859-1": "ISO-8859-1"}.get(encoding, encoding)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -121,20 +121,24 @@ def build(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract],
             ORDER BY g.as_of_date, g.partner""",
         {**p, "m": marketplaces},
     )
-    catalogue = next((c for c in contracts.values() if c.channel == "ekatalog"), None)
-    not_counted = catalogue.not_counted if catalogue else None
+    # every e-catalogue partner's snapshots; a vendor with its partner's not-counted scale is not
+    # counted. One row per export date any of them loaded: their vendors of that date, summed.
+    catalogues = [c for c in contracts.values() if c.channel == "ekatalog"]
     con.execute(
         f"""INSERT INTO {pub}.ekatalog_progress
-            WITH loaded AS (SELECT export_date FROM partner_loads WHERE partner = $p AND status = 'loaded'),
-                 u AS (SELECT e.* FROM ekatalog_vendors e SEMI JOIN loaded USING (export_date)
-                       WHERE e.scale IS DISTINCT FROM $not_counted)
+            WITH cats AS (SELECT unnest($p::VARCHAR[]) AS partner, unnest($not_counted::VARCHAR[]) AS not_counted),
+                 loaded AS (SELECT l.partner, l.export_date FROM partner_loads l SEMI JOIN cats USING (partner)
+                            WHERE l.status = 'loaded'),
+                 dates AS (SELECT DISTINCT export_date FROM loaded),
+                 u AS (SELECT e.* FROM ekatalog_vendors e SEMI JOIN loaded USING (partner, export_date)
+                       JOIN cats c USING (partner) WHERE e.scale IS DISTINCT FROM c.not_counted)
             -- one row per loaded export date, zeros included (a snapshot without UMKM vendors)
-            SELECT loaded.export_date, count(u.listing_key)::BIGINT, coalesce(sum(u.products), 0)::BIGINT,
+            SELECT dates.export_date, count(u.listing_key)::BIGINT, coalesce(sum(u.products), 0)::BIGINT,
                    count(u.listing_key) FILTER (WHERE n.first_joined <= u.export_date)::BIGINT
-            FROM loaded LEFT JOIN u USING (export_date)
+            FROM dates LEFT JOIN u USING (export_date)
             LEFT JOIN nib_first n ON n.ident = (1::UHUGEINT << 126) | TRY_CAST(u.nib AS UHUGEINT)
-            GROUP BY loaded.export_date ORDER BY loaded.export_date""",
-        {"p": catalogue.partner if catalogue else "", "not_counted": not_counted},
+            GROUP BY dates.export_date ORDER BY dates.export_date""",
+        {"p": [c.partner for c in catalogues], "not_counted": [c.not_counted for c in catalogues]},
     )
     con.execute(
         f"""INSERT INTO {pub}.partner_loads

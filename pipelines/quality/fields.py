@@ -99,6 +99,12 @@ def dmy_dash_or_excel(text: str) -> str:
     return f"coalesce({from_dash}, {cell}, {from_serial})"
 
 
+def dmy_dot(text: str) -> str:
+    """`DD.MM.YYYY` (one or two digits for day and month)."""
+    dot = "^(\\d{1,2})\\.(\\d{1,2})\\.(\\d{4})$"
+    return _ymd(_group(text, dot, 3), _group(text, dot, 2), _group(text, dot, 1))
+
+
 DATE_PARSERS = {
     "iso8601": iso8601_jakarta,
     "dmy_or_indonesian": dmy_or_indonesian,
@@ -106,6 +112,7 @@ DATE_PARSERS = {
     "date": ymd,
     "ymd": ymd,
     "dmy_dash_or_excel": dmy_dash_or_excel,
+    "dmy_dot": dmy_dot,
 }
 
 

@@ -61,12 +61,16 @@ def normalise_phone(phone: str) -> str:
     return f"regexp_replace(regexp_replace(regexp_replace({s}, '^\\+62', '62'), '^0', '62'), '^8', '628')"
 
 
-def phone_problem(phone: str, normalised: str) -> str:
-    """Why a phone is invalid, NULL when its normalised form is `62` + 9-12 digits from `8`."""
-    return case(
+def phone_problem(phone: str, normalised: str, numeric_cell: str | None = None) -> str:
+    """Why a phone is invalid, NULL when its normalised form is `62` + 9-12 digits from `8`
+    (and it was no numeric spreadsheet cell that lost precision)."""
+    branches = [
         (f"{phone} IS NULL", lit(ABSENT)),
         (f"NOT regexp_full_match({normalised}, '628[0-9]{{8,11}}')", lit("not an Indonesian mobile number")),
-    )  # fmt: skip
+    ]  # fmt: skip
+    if numeric_cell is not None:
+        branches.insert(1, (f"{numeric_cell}", lit("numeric spreadsheet cell (precision lost)")))
+    return case(*branches)
 
 
 def nib_problem(nib: str) -> str:

@@ -8,6 +8,7 @@ once); `listing_day_sql` is one aggregation of its valid records per listing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import duckdb
@@ -15,7 +16,7 @@ import duckdb
 from pipelines import canonical
 from pipelines.contracts import Contract
 from pipelines.quality import fields, identifiers, regions
-from pipelines.quality.sql import case, clean, lit, text_list
+from pipelines.quality.sql import case, clean, ident, lit, text_list
 from pipelines.reference import EARLIEST_JOINED
 
 EMPTY = "∅"
@@ -31,22 +32,23 @@ def _warn(condition: str, column: str, message: str) -> str:
     return f"(CASE WHEN coalesce({condition}, false) THEN {lit(column + ': ')} || {message} END)"
 
 
+def _by_names(contract: Contract) -> bool:
+    return "name" in (contract.region.province, contract.region.regency)
+
+
 def region_keys(contract: Contract) -> tuple[str | None, str | None]:
-    """The raw fields whose distinct values decide the region: (raw0, raw1) of regions.py."""
-    region = contract.region
-    if region.regency == "name":
-        province = {"code": "province_code", "name": "province_name"}.get(region.province or "")
-        return province, "regency_name"
-    return ("region_code" if region.regency else None), (
-        "province_code" if region.province else None
-    )
+    """The raw fields whose distinct values decide the region, as the contract's region layout
+    says: (raw0, raw1) of regions.py."""
+    fields = contract.region.fields
+    if _by_names(contract):
+        return fields.get("province"), fields.get("regency")
+    return fields.get("regency"), fields.get("province")
 
 
 def region_sql(contract: Contract, keys: str) -> str:
     """The query resolving a `keys(raw0, raw1)` table of distinct raw values."""
-    region = contract.region
-    if region.regency == "name":
-        return regions.by_names(region.province or "code", "regency_name", keys)
+    if _by_names(contract):
+        return regions.by_names(contract.region.province or "code", keys)
     raw0, raw1 = region_keys(contract)
     return regions.by_codes(raw0, raw1, keys)
 
@@ -79,7 +81,7 @@ def records_sql(
     `raw` (`_file`, `_file_index`, `_row`, `_malformed`, canonical text fields, `nik_ps`/
     `nik_problem`, `phone_ps`/`phone_problem`) and the resolved `region_table`. A parsed row
     without a `_row` is numbered by its position: its rowid less its file's `row_bases`."""
-    have = {c.field for c in contract.columns if not c.pii}
+    have = {contract.raw_name(c) for c in contract.columns if not c.pii}
 
     def text(field: str) -> str:
         return clean(f"f_{field}") if field in have else "NULL::VARCHAR"
@@ -91,7 +93,7 @@ def records_sql(
 
     texts = {
         "nib_text": nib_text, "joined_text": text("joined"), "name_text": text("name"),
-        "key_text": text("listing_key"), "record_key": text("record_key"),
+        "key_text": _key_text(contract, text), "record_key": text("record_key"),
         "event_text": f"lower({text('event')})" if contract.events else "NULL::VARCHAR",
         "kbli_text": text("kbli"),
     }  # fmt: skip
@@ -159,7 +161,7 @@ def records_sql(
     else:
         keys = {"listing_key": "key_text", "tie_name": "NULL::VARCHAR", "tie_nib": "NULL::VARCHAR",
                 "key_no_ident": "false"}  # fmt: skip
-        key_column = _col(contract, "listing_key")
+        key_column = " + ".join(c.name for c in contract.key_columns)
         excerpt_key = "listing_key"
 
     ids = "/".join(_col(contract, x) for x in ("nib", "nik", "phone") if contract.column_for(x))
@@ -183,7 +185,10 @@ def records_sql(
         f"{lit('; ' + joined_name + '=')} || coalesce(left(joined_text, 40), {lit(EMPTY)})"
     )
     raw0, raw1 = region_keys(contract)
-    fields_in = ", ".join(f"{c.field} AS f_{c.field}" for c in contract.columns if not c.pii)
+    fields_in = ", ".join(
+        f"{ident(f)} AS f_{f}"
+        for f in dict.fromkeys(contract.raw_name(c) for c in contract.columns if not c.pii)
+    )
 
     def select(items: dict[str, str]) -> str:
         return ", ".join(f"{sql} AS {name}" for name, sql in items.items())
@@ -216,6 +221,18 @@ def records_sql(
     FROM l6"""
 
 
+def _key_text(contract: Contract, text: Callable[[str], str]) -> str:
+    """The listing key's text: its column, or its parts joined by `|` (a `|` or `\\` inside a
+    part escaped, so that no two part lists give one key); NULL when a part is missing."""
+    if contract.listing_key.columns is None:
+        return text("listing_key")
+    parts = [text(contract.raw_name(c)) for c in contract.key_columns]
+    escaped = [f"replace(replace({p}, '\\', '\\\\'), '|', '\\|')" for p in parts]
+    present = " AND ".join(f"{p} IS NOT NULL" for p in parts)
+    joined = " || '|' || ".join(escaped)
+    return f"(CASE WHEN {present} THEN {joined} END)"
+
+
 LISTING_ATTRIBUTES = [
     "joined_date", "province_code", "regency_code", "scale", "kbli", "kbli_category",
     "tie_name", "tie_nib", "status",
@@ -228,13 +245,14 @@ def listing_day_sql(contract: Contract, records: str) -> str:
     file order, or for a grouped partner (kedaiantar brands) the earliest joined (ties: record
     key ascending). Identifiers are every valid record's, as sorted distinct integer keys."""
     attrs = ", ".join(f"{a} := {a}" for a in LISTING_ATTRIBUTES)
-    if contract.grouping:
-        winner = (
-            f"arg_min(struct_pack({attrs}), struct_pack(d := joined_date, n := record_key IS NULL, "
-            "k := record_key, f := file_index, r := row_number))"
-        )
-    else:
-        winner = f"arg_max(struct_pack({attrs}), struct_pack(f := file_index, r := row_number))"
+    winners = {
+        # a grouped listing: its earliest joined row (ties: record key ascending)
+        "earliest_joined": f"arg_min(struct_pack({attrs}), struct_pack(d := joined_date, "
+        "n := record_key IS NULL, k := record_key, f := file_index, r := row_number))",
+        # one record per listing: the last in file order
+        None: f"arg_max(struct_pack({attrs}), struct_pack(f := file_index, r := row_number))",
+    }
+    winner = winners[contract.grouping.pick if contract.grouping else None]
     idents = (
         f"list_sort(list_distinct(list_filter(flatten(list([{canonical.ident_key('nib', 'nib')}, "
         f"{canonical.ident_key('nik', 'nik_ps')}, {canonical.ident_key('phone', 'phone_ps')}])), lambda x: x IS NOT NULL)))"

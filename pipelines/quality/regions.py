@@ -106,7 +106,7 @@ def by_codes(regency: str | None, province: str | None, keys: str = "keys") -> s
                 FROM (SELECT raw0, raw1, {reg} AS reg, {prov} AS prov FROM {keys})))))"""
 
 
-def by_names(province: str, regency: str, keys: str = "keys") -> str:
+def by_names(province: str, keys: str = "keys") -> str:
     """SELECT over `keys(raw0, raw1)` (province field text, regency name text) giving raw0,
     raw1, regency_code, province_code, region_problem. The province field is a name
     (`province == "name"`) or a code (`"code"`); a regency name is matched within that

@@ -265,7 +265,7 @@ def plan(config: RunConfig, contracts: dict[str, Contract], start: date, end: da
     jobs = []
     for day in delivered:
         ledger = known.get((day.partner, day.export_date))
-        contract = contracts[day.partner]
+        contract = contracts[day.partner].on(day.export_date)  # the version in force that day
         inspected = inspect(day, contract, stage_config, ledger) if ledger else None
         jobs.append(
             StageJob(day, contract, ledger, inspected, stage_config, config.large_day_bytes)

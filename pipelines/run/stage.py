@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import duckdb
 from pydantic import SecretStr
 
 from pipelines import crash, release
-from pipelines.contracts import CONTRACT_DIR, Contract
+from pipelines.contracts import Contract
 from pipelines.intake.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
 from pipelines.intake.read import create_raw, read_delivery
 from pipelines.quality.normalise import canonical_records, listing_day_sql
@@ -47,10 +46,6 @@ class StageConfig:
 
     def key_bytes(self) -> bytes:
         return self.key.get_secret_value().encode("utf-8")
-
-
-def contract_sha256(contract: Contract) -> str:
-    return hashlib.sha256((CONTRACT_DIR / f"{contract.partner}.yaml").read_bytes()).hexdigest()
 
 
 class RunAborted(RuntimeError):
@@ -108,7 +103,7 @@ def inspect(
     started = time.perf_counter()
     known = ledger.known_files() if ledger else None
     delivery = inspect_delivery(day, contract, config.max_file_bytes, config.max_day_bytes, known)
-    step = Step(day.partner, day.export_date, "pending", delivery.content_sha256, contract_sha256(contract),
+    step = Step(day.partner, day.export_date, "pending", delivery.content_sha256, contract.sha256,
                 tuple(f.stamp() for f in delivery.files), notes=delivery.warnings)  # fmt: skip
     if ledger and (ledger.content_sha256, ledger.contract_sha256) == (step.content_sha256, step.contract_sha256):  # fmt: skip
         if ledger.status != "failed":

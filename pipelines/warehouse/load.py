@@ -80,7 +80,10 @@ def load_partner_day(con: duckdb.DuckDBPyConnection, outcome: PartnerDayOutcome,
             _replace_runs(con, partner, day, snapshot, staged)
         else:
             vendors = canonical.names(canonical.vendor_columns())
-            con.execute("DELETE FROM ekatalog_vendors WHERE export_date = ?", [day])
+            con.execute(
+                "DELETE FROM ekatalog_vendors WHERE (partner = ? OR partner IS NULL) AND export_date = ?",
+                key,
+            )
             con.execute(
                 f"""INSERT INTO ekatalog_vendors ({", ".join(vendors)}) SELECT {", ".join(vendors)}
                     FROM {staged}.records WHERE quarantine_rule IS NULL AND listing_key IS NOT NULL

@@ -20,7 +20,7 @@ from pipelines import canonical
 from pipelines.warehouse import counts
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schemas" / "warehouse.sql"
-SCHEMA_VERSION = "2"  # 2: integer listing and identifier keys
+SCHEMA_VERSION = "3"  # 2: integer listing and identifier keys; 3: e-catalogue rows by partner
 ALIAS = "wh"  # the warehouse's name when attached to the run's DuckDB instance
 
 
@@ -34,7 +34,7 @@ def _derived_ddl() -> str:
     )
     vendors = (
         "CREATE TABLE IF NOT EXISTS ekatalog_vendors "
-        f"({canonical.ddl(canonical.vendor_columns(), ('export_date', 'listing_key', 'joined_date'))});"
+        f"({canonical.ddl(canonical.vendor_columns(), ('partner', 'export_date', 'listing_key', 'joined_date'))});"
     )
     return runs + vendors + counts.DDL
 
@@ -52,6 +52,11 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
                 "move it aside and run `umkm backfill` over the landing area (README, 'Key rotation')"
             )
         con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+    elif rows[0][0] == "2":
+        # e-catalogue rows gain their partner; the rows without one are replaced when their
+        # partner-day is judged again (every contract's hash changed in that release)
+        con.execute("ALTER TABLE ekatalog_vendors ADD COLUMN IF NOT EXISTS partner VARCHAR")
+        con.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
     elif rows[0][0] != SCHEMA_VERSION:
         raise SchemaMismatch(
             f"this warehouse has schema version {rows[0][0]}, this release writes {SCHEMA_VERSION}; "
