@@ -15,6 +15,7 @@ sees the same history however a backfill is split or interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -43,9 +44,9 @@ from pipelines.run.lock import writer_lock
 from pipelines.run.stage import (
     RunAborted,
     StageConfig,
-    first_line,
     inspect,
     machine_failure,
+    machine_reason,
     release_staged,
     stage,
 )
@@ -209,8 +210,21 @@ def warehouse_writer(config: RunConfig, run_id: str, log: Log | None = None) -> 
         try:
             warehouse.check_key(con, config.key_check)
             yield con
+        except BaseException:
+            # leaving on an error: the error is the news, not a checkpoint that fails after it
+            # (on a full disk DuckDB's detach fails too; the WAL still holds every commit)
+            with contextlib.suppress(duckdb.Error):
+                warehouse.detach(con)
+            raise
+        else:
+            try:
+                warehouse.detach(con)  # checkpoints the WAL into the file
+            except duckdb.Error as exc:
+                if machine_failure(exc):
+                    raise RunAborted(f"the warehouse could not be checkpointed: {machine_reason(exc)} "
+                                     "(every load committed is kept in its WAL)") from exc  # fmt: skip
+                raise
         finally:
-            warehouse.detach(con)
             con.close()
 
 
@@ -352,7 +366,7 @@ def load(con: duckdb.DuckDBPyConnection, step: Step, contract: Contract, run_id:
         return _load(con, step, contract, run_id)
     except Exception as exc:
         if machine_failure(exc):
-            raise RunAborted(f"{step.label}: load stopped: {first_line(exc)}") from exc
+            raise RunAborted(f"{step.label}: load stopped: {machine_reason(exc)}") from exc
         raise
     finally:
         if step.staged is not None:
@@ -458,7 +472,7 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         return Published(stats, summary, seconds)
     except Exception as exc:
         if machine_failure(exc):
-            raise RunAborted(f"publishing stopped: {first_line(exc)}") from exc
+            raise RunAborted(f"publishing stopped: {machine_reason(exc)}") from exc
         raise
 
 
@@ -498,6 +512,14 @@ def run(settings: Settings, key: bytes, start: date, end: date, partners: list[s
     previous = os.umask(0o077)
     try:
         return _run(settings, key, start, end, partners, orchestrator, log, run_id, blocks)
+    except RunAborted:
+        raise
+    except Exception as exc:
+        # a full disk (or memory) wherever the run met it (the lock file, the staging area):
+        # one clear message, nothing half written
+        if machine_failure(exc):
+            raise RunAborted(f"the run stopped: {machine_reason(exc)}") from exc
+        raise
     finally:
         os.umask(previous)
 

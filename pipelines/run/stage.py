@@ -68,6 +68,18 @@ def machine_failure(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error | OSError) and any(w in text for w in _MACHINE_WORDS)
 
 
+def machine_reason(exc: BaseException) -> str:
+    """What failed on the machine, in one line: the line of the error naming it (DuckDB puts
+    "No space left on device" on a later line of a failed checkpoint), else its first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if any(w in line.lower() for w in _MACHINE_WORDS)]
+    if not named:
+        return first_line(exc)
+    line = named[-1]
+    _, marker, original = line.partition("Original error: ")  # past "Checkpoint failed for ..."
+    return (original if marker else line)[-500:]
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
@@ -84,7 +96,9 @@ def isolated(stage: str) -> Callable[[Callable[..., Step]], Callable[..., Step]]
                 return fn(step, *args, **kwargs)
             except Exception as exc:
                 if machine_failure(exc):
-                    raise RunAborted(f"{step.label}: {stage} stopped: {first_line(exc)}") from exc
+                    raise RunAborted(
+                        f"{step.label}: {stage} stopped: {machine_reason(exc)}"
+                    ) from exc
                 return step.fail(
                     f"could not {stage} the delivery: unexpected {type(exc).__name__}: {first_line(exc)}",
                     step.rows_read,
