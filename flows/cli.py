@@ -96,9 +96,11 @@ def _run_flow(kind: str, **params: object) -> int:
     try:
         with api_for_this_run():  # before Prefect is imported: it reads its settings then
             from flows import runs
+            from flows.progress import bar
 
             try:
-                result = (runs.nightly if kind == "run" else runs.backfill)(**params)
+                with bar(f"{kind}: partner-days"):
+                    result = (runs.nightly if kind == "run" else runs.backfill)(**params)
             except runs.PartnerDaysFailed as failed:
                 result = failed.result
     except (KeyMissing, ValueError, PermissionError, LandingUnavailable) as exc:
@@ -139,11 +141,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
     if args.merchants < 1:
         raise UsageError("--merchants must be at least 1")
+    from flows.progress import bar
+    from pipelines.synthetic.landing import schedule
+
     started = time.perf_counter()
-    summary = generate(
-        args.out, args.start, args.end, merchants=args.merchants, seed=args.seed, faults=args.faults,
-        progress=lambda line: print(line, flush=True),
-    )  # fmt: skip
+    total = sum(len(days) for days in schedule(args.start, args.end).values())
+    with bar("generating partner-days") as tick:
+        done = 0
+
+        def said(line: str) -> None:
+            nonlocal done
+            done += 1
+            if tick is None:
+                print(line, flush=True)  # plain lines, one per partner-day
+            else:
+                tick(done, total, line.split(":")[0])  # the partner-day
+                if "[faults:" in line:
+                    print(line)  # above the bar
+
+        summary = generate(args.out, args.start, args.end, merchants=args.merchants, seed=args.seed,
+                           faults=args.faults, progress=said)  # fmt: skip
     print(f"generated {summary} in {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -32,7 +32,7 @@ from typing import Protocol
 import duckdb
 from pydantic import SecretStr
 
-from pipelines import crash
+from pipelines import crash, progress
 from pipelines.contracts import Contract, load_contracts
 from pipelines.intake import remote
 from pipelines.intake.landing import Delivery, PartnerDay, scan
@@ -313,6 +313,7 @@ def execute(plan: Plan, config: RunConfig, contracts: dict[str, Contract], orche
             pending.append((job, handle))
 
     published = Published(None, None)
+    progress.report(0, len(plan.jobs), "planned")
     try:
         top_up()
         with warehouse_writer(config, plan.run_id, log) as con:
@@ -326,8 +327,10 @@ def execute(plan: Plan, config: RunConfig, contracts: dict[str, Contract], orche
                 log(
                     f"{step.label}: {step.status} ({counts}){': ' + step.detail if step.detail else ''}"
                 )
+                progress.report(len(steps), len(plan.jobs), step.label)
                 if len(steps) % 25 == 0 or not pending:
                     log(f"progress: {len(steps)} of {len(plan.jobs)} partner-days done")
+            progress.report(len(steps), len(plan.jobs), "resolving identities and publishing")
             published = orchestrator.publish(con, config, contracts)
     finally:
         # never remove staged data under a partner-day still being staged; free what a stopped
