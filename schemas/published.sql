@@ -53,7 +53,7 @@ CREATE TABLE ekatalog_progress (
     as_of_date DATE NOT NULL, umkm_vendors BIGINT NOT NULL, products BIGINT NOT NULL, vendors_also_online BIGINT NOT NULL
 );
 COMMENT ON TABLE ekatalog_progress IS 'UMKM products in the LKPP government procurement e-catalogue, one row per loaded weekly export; a separate channel, not marketplace onboarding';
-COMMENT ON COLUMN ekatalog_progress.as_of_date IS 'The export date of a loaded lkpp-ekatalog snapshot';
+COMMENT ON COLUMN ekatalog_progress.as_of_date IS 'An export date on which an e-catalogue snapshot (lkpp-ekatalog) was loaded';
 COMMENT ON COLUMN ekatalog_progress.umkm_vendors IS 'Vendors in that snapshot other than Non UMKM';
 COMMENT ON COLUMN ekatalog_progress.products IS 'Their jumlah_produk, summed';
 COMMENT ON COLUMN ekatalog_progress.vendors_also_online IS 'Those of them whose valid NIB is the NIB of a marketplace listing joined on or before that date';

@@ -26,17 +26,31 @@ START, BEFORE, AFTER = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def published(tmp_path: Path) -> tuple[Path, Callable[[], None]]:
-    """A published file as of BEFORE, and the run that publishes the next day over it."""
-    landing(tmp_path / "landing")
-    s = settings_in(tmp_path, tmp_path / "landing")
+MODES = ["nullpool", "queuepool", "pre_ping", "recycle", "beside_held"]
+
+
+@pytest.fixture(scope="module")
+def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """Every reader of this module started on a file published as of BEFORE, then one run
+    publishing AFTER over it while they all hold on: what each read before and after."""
+    base = tmp_path_factory.mktemp("readers")
+    landing(base / "landing")
+    s = settings_in(base, base / "landing")
     assert run_plain(s, START, BEFORE).published is not None
+    path = str(s.publish)
+    readers = {"duckdb 2.0": [sys.executable, READER, "held", path],
+               f"duckdb {OLDEST_1X}": old_duckdb(READER, "held", path)}  # fmt: skip
+    readers.update({mode: [sys.executable, READER, mode, path] for mode in MODES})
+    for i, code in enumerate(readme_snippets()):
+        assert "def latest_day()" in code, f"README BI snippet {i + 1} defines no latest_day()"
+        file = base / f"snippet_{i + 1}.py"
+        file.write_text(code, encoding="utf-8")
+        readers[f"snippet {i + 1}"] = [sys.executable, READER, "snippet", path, str(file)]
 
     def publish_next() -> None:
         assert run_plain(s, START, AFTER).published is not None
 
-    return s.publish, publish_next
+    return across_a_publish(readers, publish_next, s.publish)
 
 
 def across_a_publish(readers: dict[str, list[str]], publish: Callable[[], None], path: Path) -> dict[str, list[str]]:  # fmt: skip
@@ -80,32 +94,21 @@ def old_duckdb(*args: str) -> list[str]:
             "--with", f"duckdb=={OLDEST_1X}", "python", *args]  # fmt: skip
 
 
-def test_a_held_connection_keeps_its_snapshot_and_pins_it_for_the_whole_process(published) -> None:  # type: ignore[no-untyped-def]
+def test_a_held_connection_keeps_its_snapshot_and_pins_it_for_the_whole_process(seen) -> None:  # type: ignore[no-untyped-def]
     """It keeps the old file for a held connection and for a new connect beside it (DuckDB 2.0 and
     1.1 alike); once every connection of the process is closed, the next one reads the new file."""
-    path, publish_next = published
-    seen = across_a_publish(
-        {"duckdb 2.0": [sys.executable, READER, "held", str(path)],
-         f"duckdb {OLDEST_1X}": old_duckdb(READER, "held", str(path))},
-        publish_next, path,
-    )  # fmt: skip
     old, new = str(BEFORE), str(AFTER)
-    for name, days in seen.items():
+    for name in ("duckdb 2.0", f"duckdb {OLDEST_1X}"):
         # before the publish; then: held, opened beside it, opened after closing both
-        assert days == [old, old, old, new], name
+        assert seen[name] == [old, old, old, new], name
 
 
-def test_only_a_connection_per_query_makes_a_sqlalchemy_engine_see_a_new_publish(published) -> None:  # type: ignore[no-untyped-def]
+def test_only_a_connection_per_query_makes_a_sqlalchemy_engine_see_a_new_publish(seen) -> None:  # type: ignore[no-untyped-def]
     """It shows Superset's NullPool engine reading the new file at its next query, while a pool of
     duckdb-engine connections keeps the old one whether it pre-pings or recycles every connection,
     and a NullPool engine stays old too while another engine of the process holds a connection."""
-    path, publish_next = published
-    modes = ["nullpool", "queuepool", "pre_ping", "recycle", "beside_held"]
-    seen = across_a_publish(
-        {m: [sys.executable, READER, m, str(path)] for m in modes}, publish_next, path
-    )
     old, new = str(BEFORE), str(AFTER)
-    assert seen == {
+    assert {m: seen[m] for m in MODES} == {
         "nullpool": [old, new, new],
         "queuepool": [old, old, old],
         "pre_ping": [old, old, old],
@@ -120,20 +123,10 @@ def readme_snippets() -> list[str]:
     return re.findall(r"^```python bi\n(.*?)^```$", text, flags=re.M | re.S)
 
 
-def test_the_readme_bi_snippets_run_and_stay_current_across_a_publish(
-    published, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_the_readme_bi_snippets_run_and_stay_current_across_a_publish(seen) -> None:  # type: ignore[no-untyped-def]
     """It runs each BI snippet of the README as a long-lived process: each reads the published
     file, and reads the new one after a publish without being restarted."""
-    path, publish_next = published
-    snippets = readme_snippets()
-    assert len(snippets) >= 3, "the README's BI section lost its snippets"
-    readers = {}
-    for i, code in enumerate(snippets):
-        assert "def latest_day()" in code, f"README BI snippet {i + 1} defines no latest_day()"
-        file = tmp_path / f"snippet_{i + 1}.py"
-        file.write_text(code, encoding="utf-8")
-        readers[f"snippet {i + 1}"] = [sys.executable, READER, "snippet", str(path), str(file)]
-    seen = across_a_publish(readers, publish_next, path)
-    for name, days in seen.items():
-        assert days == [str(BEFORE), str(AFTER), str(AFTER)], name
+    snippets = [name for name in seen if name.startswith("snippet ")]
+    assert len(snippets) == len(readme_snippets()) >= 3, "the README's BI section lost its snippets"
+    for name in snippets:
+        assert seen[name] == [str(BEFORE), str(AFTER), str(AFTER)], name

@@ -54,7 +54,8 @@ def test_every_published_table_and_column_is_documented_and_nothing_else() -> No
     """It finds the same tables, in the same order, and the same columns on both sides."""
     sql, doc = schema(), documented()
     assert list(doc) == list(sql), (
-        "docs/metrics.md's ### sections differ from published.sql's tables"
+        "docs/metrics.md's ### sections differ from published.sql's tables "
+        "(`python -m tests.test_metrics_doc` prints the sections published.sql has)"
     )
     for table in sql:
         assert list(doc[table][1]) == list(sql[table][1]), f"columns of {table} differ"
@@ -70,3 +71,18 @@ def test_the_doc_and_the_comments_say_the_same_words() -> None:
         for column, (kind, meaning) in cols.items():
             assert meaning, f"{table}.{column} has no COMMENT"
             assert doc[table][1][column] == (kind, meaning), f"{table}.{column} differs"
+
+
+def skeleton() -> str:
+    """published.sql's tables as docs/metrics.md sections, to paste and add prose after each table."""
+    parts = []
+    for table, (comment, cols) in schema().items():
+        rows = "\n".join(f"| `{c}` | {kind} | {meaning} |" for c, (kind, meaning) in cols.items())
+        parts.append(
+            f"### `{table}`\n\n{comment}\n\n| column | type | meaning |\n|---|---|---|\n{rows}\n"
+        )
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(skeleton())
