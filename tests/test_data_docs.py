@@ -1,9 +1,12 @@
-"""Validation results surface as Data Docs that open offline and hold no personal values."""
+"""Great Expectations is the engine of record: the contract's rules on the canonical columns, run
+by Checkpoints per partner-day, results stored and rendered as GX's own Data Docs site."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -12,34 +15,112 @@ from pipelines.settings import Settings
 from tests import builders as b
 from tests.test_runs import NIKS, row
 
+PERSONAL = [*NIKS, "81234567890", "0812-3456-7890", "6281234567890"]
 
-def test_data_docs_index_and_pages_work_offline_without_personal_values(settings: Settings) -> None:
-    """It writes an index of every partner-day and a GX page for each unclean one, with no network reference."""
-    b.pasarnusa(
-        settings.landing,
-        "2024-01-01",
-        [row("PN1", NIKS[0], "2023-06-01"), row("PN2", NIKS[1], "2023-07-01")],
-    )
+
+def deliver_three_days(settings: Settings) -> None:
+    """A clean day, a day with every kind of defect, and a day refused for its manifest."""
+    b.pasarnusa(settings.landing, "2024-01-01",
+                [row("PN1", NIKS[0], "2023-06-01"), row("PN2", NIKS[1], "2023-07-01")])  # fmt: skip
     b.pasarnusa(settings.landing, "2024-01-02", [
         row("PN1", NIKS[0], "2023-06-01"), row("PN2", NIKS[1], "2023-07-01", owner_phone="0812-3456-7890"),
         row("PN3", "", "2024-01-02"),  # no identifier: quarantined
+        row("", NIKS[3], "2023-01-01"),  # no listing key, and no valid identifier either: one reason
         row("PN4", NIKS[2], "2031-01-01"),  # joined in the future: quarantined
+        row("PN6", NIKS[2], "2008-12-31"),  # joined before 2009: quarantined
+        row("PN7", NIKS[2], "not a date"),  # unparseable: quarantined
         row("PN5", NIKS[3], "2023-01-01", regency_code="99.99"),  # unknown region: warning
+        *[row(f"PN{n}", NIKS[n % 4], "2022-02-02") for n in range(8, 11)],
     ])  # fmt: skip
-    run_plain(settings, date(2024, 1, 1), date(2024, 1, 2))
-    docs = settings.gx_dir / "data_docs"
-    index = (docs / "index.html").read_text()
-    assert "pasarnusa/2024-01-02.html" in index and "pasarnusa/2024-01-01.html" not in index
-    page = (docs / "pasarnusa" / "2024-01-02.html").read_text()
-    for text in (index, page):
-        assert not re.findall(r"(?:src|href)=\"https?://", text), "no CDN or remote reference"
-        for secret in [*NIKS, "81234567890", "0812-3456-7890"]:
-            assert secret not in text
-    assert "quarantined" in page and "joined_day" in page  # the expectations, by column
+    b.pasarnusa(settings.landing, "2024-01-03",
+                [row("PN1", NIKS[0], "2023-06-01")], rows_in_manifest=5)  # fmt: skip
+
+
+def stored_results(gx_dir: Path) -> dict[str, dict]:
+    """The stored GX validation results, by suite name and run name (the export date)."""
+    out = {}
+    for path in (gx_dir / "uncommitted" / "validations").rglob("*.json"):
+        result = json.loads(path.read_text())
+        meta = result["meta"]
+        out[f"{result['suite_name']} {meta['run_id']['run_name']}"] = result
+    return out
+
+
+def test_suites_are_the_contract_rules_on_canonical_columns_and_agree_with_sql(
+    settings: Settings,
+) -> None:
+    """Each record expectation counts exactly the records the SQL rules quarantined for its reason."""
+    deliver_three_days(settings)
+    summary = run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    assert [s.status for s in summary.steps] == ["loaded", "loaded", "failed"], [
+        s.detail for s in summary.steps
+    ]
+    results = stored_results(settings.gx_dir)
+    assert set(results) == {
+        "pasarnusa_delivery 2024-01-01", "pasarnusa_records 2024-01-01",
+        "pasarnusa_delivery 2024-01-02", "pasarnusa_records 2024-01-02",
+        "pasarnusa_delivery 2024-01-03",  # refused: the delivery suite has a result too
+    }  # fmt: skip
+    day2 = {
+        r["expectation_config"]["description"]: r
+        for r in results["pasarnusa_records 2024-01-02"]["results"]
+    }
+    counts = {k: v["result"].get("unexpected_count") for k, v in day2.items()}
+    assert counts["every record is well formed"] == 0
+    assert counts["every record has a listing key"] == 1
+    assert counts["every record has a valid identifier (NIB, NIK or phone)"] == 1
+    assert counts["every record has a joined date"] == 1
+    assert counts["joined dates within [2009-01-01, export date]"] == 2
+    assert counts["quarantined share within threshold"] == 5
+    # the rules run on the canonical columns, not on booleans computed beforehand
+    columns = {v["expectation_config"]["kwargs"].get("column") for v in day2.values()}
+    assert {
+        "listing_key",
+        "nib",
+        "joined_date",
+        "scale",
+        "kbli_category",
+        "province_code",
+    } <= columns
+    joined = day2["joined dates within [2009-01-01, export date]"]["expectation_config"]["kwargs"]
+    assert joined["min_value"].startswith("2009-01-01") and "2024-01-02" in str(joined["max_value"])
     con = duckdb.connect(str(settings.warehouse), read_only=True)
-    stored = con.execute(
-        "SELECT description, unexpected_count FROM validation_results WHERE export_date = '2024-01-02' "
-        "AND expectation LIKE 'record rule%' ORDER BY 1"
+    quarantined = con.execute(
+        "SELECT rows_quarantined FROM partner_loads WHERE export_date = '2024-01-02'"
+    ).fetchall()
+    reasons = con.execute(
+        "SELECT rule, count(*) FROM quarantine WHERE export_date = '2024-01-02' GROUP BY 1 ORDER BY 1"
     ).fetchall()
     con.close()
-    assert stored == [("joined date after the export date", 1), ("no valid identifier", 1)]
+    assert quarantined == [(5,)]
+    assert reasons == [
+        ("joined date after the export date", 1), ("joined date before 2009-01-01", 1),
+        ("joined date unparseable", 1), ("no listing key", 1), ("no valid identifier", 1),
+    ]  # fmt: skip
+    refused = results["pasarnusa_delivery 2024-01-03"]["results"]
+    assert [r["success"] for r in refused] == [False, True]
+    assert "manifest.json says 5" in json.dumps(refused)
+
+
+def test_data_docs_site_has_a_page_per_result_and_no_personal_values(settings: Settings) -> None:
+    """The GX site indexes every result, refused days included, with dates shown as dates."""
+    deliver_three_days(settings)
+    run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    docs = settings.gx_dir / "data_docs"
+    index = (docs / "index.html").read_text()
+    pages = sorted((docs / "validations").rglob("*.html"))
+    assert len(pages) == 5
+    for page in pages:
+        assert str(page.relative_to(docs)) in index
+    assert sorted(p.stem for p in (docs / "expectations").glob("*.html")) == [
+        "pasarnusa_delivery", "pasarnusa_records",
+    ]  # fmt: skip
+    day2 = next(p for p in pages if "pasarnusa_records" in str(p) and "2024-01-02" in str(p))
+    text = day2.read_text()
+    assert "2009-01-01" in text and "2024-01-02" in text
+    assert not re.search(r"\b14245\b|\b19724\b", text), "dates, not day numbers"
+    for path in settings.gx_dir.rglob("*"):
+        if path.is_file() and path.suffix in {".html", ".json"}:
+            content = path.read_text()
+            for secret in PERSONAL:
+                assert secret not in content, f"{secret} in {path}"

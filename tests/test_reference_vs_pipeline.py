@@ -53,6 +53,7 @@ RECORD_SCHEMA = {
     "kbli_category": pl.String, "joined_date": pl.Date, "status": pl.String,
     "turnover_idr": pl.Decimal(18, 2), "products": pl.Int64, "quarantine_rule": pl.String,
     "quarantine_column": pl.String, "excerpt": pl.String, "warnings": pl.List(pl.String),
+    "malformed": pl.String,
 }  # fmt: skip
 assert list(RECORD_SCHEMA) == canonical.names(canonical.record_columns())
 VALIDATION_SCHEMA = {

@@ -217,7 +217,8 @@ def records_sql(
            q.rule AS quarantine_rule, q.column AS quarantine_column,
            CASE WHEN q IS NOT NULL AND _malformed IS NULL THEN {excerpt} END AS excerpt,
            CASE WHEN q IS NOT NULL OR (raw_deletion AND _malformed IS NULL) THEN []::VARCHAR[]
-                ELSE all_warnings END AS warnings
+                ELSE all_warnings END AS warnings,
+           _malformed AS malformed
     FROM l6"""
 
 

@@ -1,35 +1,45 @@
-"""Great Expectations: a suite per partner, derived from its contract, run on every partner-day.
+"""Great Expectations, the engine of record: two suites per partner, written from its contract,
+run by a Checkpoint on every partner-day, results stored and rendered as Data Docs.
 
-The suite checks the canonical records of a partner-day (pseudonymised, so no personal value
-can reach a result). Its expectations are the record rules of metrics.md plus attribute
-checks; the table-level one, "at most `quarantine_threshold` of the records quarantined", is
-the gate that fails a partner-day. Results are kept per expectation (how many failed) and
-never carry failing values.
+- `<partner>_delivery` (every delivered partner-day, refused ones too): one row per data file
+  (name, records read, the manifest's row count) plus the refusal reason, if any. Expectations:
+  the delivery is not refused; each file holds the records its manifest says.
+- `<partner>_records` (every staged partner-day): the contract's record rules on the canonical
+  columns, in the order the SQL rules apply them (pipelines/quality/normalise.py), so that each
+  expectation counts exactly the records quarantined for its reason: well formed, a listing key,
+  at least one valid identifier, a joined date, the joined date in [2009-01-01, export date];
+  the gate (at most the contract's threshold quarantined); and the attribute domains (scale,
+  KBLI category, province and regency codes in the reference).
+
+The quarantine decisions are made in SQL; GX checks the same rules on the canonical columns and
+must agree: a count that differs stops the partner-day (`Disagreement`). The records suite runs
+where the records are, in DuckDB, through a SQL data source on the staging connection (one
+query per metric, no copy to pandas); the delivery suite on a pandas frame of a few rows.
+Results carry counts only (BASIC, no unexpected values), except the refusal reason, which is
+the operator's message (already in `partner_loads.detail`) and holds no record value.
 """
 
 from __future__ import annotations
 
-import html
-import re
 import threading
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from pipelines import reference
 from pipelines.contracts import Contract
 from pipelines.reference import EARLIEST_JOINED
 
-RESULT_FORMAT = {
-    "result_format": "BASIC",
-    "partial_unexpected_count": 0,
-    "include_unexpected_rows": False,
-}
-GATE = "quarantined share within threshold"
-
+SITE = "umkm"  # the Data Docs site's name
+PLUGINS = Path(__file__).resolve().parent / "gx_plugins"  # custom Data Docs views and styles
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+# the delivery frame holds file names, counts and the refusal reason: shown in full
+REFUSAL_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
 
 RESULT_SCHEMA = {
     "expectation": pl.String,
@@ -41,13 +51,31 @@ RESULT_SCHEMA = {
 }
 _gx_lock = threading.Lock()  # one GX validation at a time: its context is not thread-safe
 
+# the record rules: GX expectation -> the SQL quarantine reasons (prefixes) it counts
+WELL_FORMED = "every record is well formed"
+LISTING_KEY = "every record has a listing key"
+IDENTIFIER = "every record has a valid identifier (NIB, NIK or phone)"
+JOINED = "every record has a joined date"
+JOINED_RANGE = "joined dates within [2009-01-01, export date]"
+GATE = "quarantined share within threshold"
+REASONS = {
+    WELL_FORMED: ("malformed record",),
+    LISTING_KEY: ("no listing key",),
+    IDENTIFIER: ("no valid identifier",),
+    JOINED: ("joined date missing", "joined date unparseable"),
+    JOINED_RANGE: ("joined date after the export date", "joined date before 2009-01-01"),
+}
+
+
+class Disagreement(RuntimeError):
+    """Great Expectations and the SQL rules counted a rule differently: a bug, never data."""
+
 
 @dataclass(frozen=True)
 class Validation:
     results: pl.DataFrame  # RESULT_SCHEMA: GX expectations, then the record-rule counts
     gate_passed: bool
     gate_detail: str
-    gx_result: Any = None  # the GX suite validation result (counts only, no values)
 
     @property
     def clean(self) -> bool:
@@ -56,6 +84,7 @@ class Validation:
 
 
 _warm_up_started = threading.Event()
+_warm_up_thread: list[threading.Thread] = []
 
 
 def _import_gx() -> None:
@@ -69,111 +98,430 @@ def warm_up() -> None:
     where nothing changed never imports it. Python's import lock makes a concurrent import wait."""
     if not _warm_up_started.is_set():
         _warm_up_started.set()
-        threading.Thread(target=_import_gx, name="gx-import", daemon=True).start()
+        thread = threading.Thread(target=_import_gx, name="gx-import", daemon=True)
+        _warm_up_thread.append(thread)
+        thread.start()
+
+
+def _imported() -> None:
+    """Wait for the warm-up import: two threads importing GX at once can meet its circular
+    imports half done."""
+    warm_up()
+    _warm_up_thread[0].join()
 
 
 @cache
-def _context() -> Any:
+def context(gx_dir: Path) -> Any:
+    """The GX project of a warehouse: suites, validation definitions, checkpoints and results
+    in files under `gx_dir`, the Data Docs site in `gx_dir/data_docs`. Data sources live in
+    memory only (each partner-day's is its staging connection)."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        FilesystemStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    return context
+    gx_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config = DataContextConfig(
+        store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(gx_dir)),
+        plugins_directory=str(PLUGINS),
+        data_docs_sites={
+            SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(gx_dir / "data_docs"),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+        analytics_enabled=False,
+    )
+    ctx = gx.get_context(mode="ephemeral", project_config=config)
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return ctx
 
 
-def suite_for(contract: Contract, export_date: date) -> list[tuple[str, Any]]:
-    """(description, expectation) pairs derived from the contract, for one export date."""
+# --- the suites ------------------------------------------------------------------------------
+
+
+def _described(expectation: Any, description: str) -> Any:
+    expectation.description = description
+    expectation.meta = {"umkm_rule": description}
+    return expectation
+
+
+def record_expectations(contract: Contract) -> list[Any]:
+    """The records suite's expectations, from the contract. The export date is a suite parameter
+    (`export_date`): one suite per partner, shown with each day's date in its results."""
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column, OrCondition
 
-    suite: list[tuple[str, Any]] = [
-        (
-            GATE,
-            gxe.ExpectColumnValuesToBeInSet(
-                column="quarantined", value_set=[False], mostly=1 - contract.quarantine_threshold
-            ),
-        ),
-        (
-            "every record has a listing key",
-            gxe.ExpectColumnValuesToBeInSet(column="has_listing_key", value_set=[True]),
-        ),
-        (
-            "joined dates present and in [2009-01-01, export date]",
-            gxe.ExpectColumnValuesToBeBetween(
-                column="joined_day",
-                min_value=_day_number(EARLIEST_JOINED),
-                max_value=_day_number(export_date),
-            ),
+    parsed = Column("malformed").is_null() & (Column("is_deletion") == False)  # noqa: E712
+    keyed = parsed & Column("listing_key").is_not_null()
+    if contract.requires_identifier:
+        # records that reach the joined-date rules: keyed with at least one valid identifier
+        # (an OR of AND groups: the form GX conditions allow)
+        valid = OrCondition(
+            conditions=[keyed & Column(c).is_not_null() for c in ("nib", "nik_ps", "phone_ps")]
+        )
+    else:
+        valid = keyed
+    rules = [
+        _described(gxe.ExpectColumnValuesToBeNull(column="malformed"), WELL_FORMED),
+        _described(
+            gxe.ExpectColumnValuesToNotBeNull(column="listing_key", row_condition=parsed),
+            LISTING_KEY,
         ),
     ]
     if contract.requires_identifier:
-        suite.insert(
-            2,
-            (
-                "every record has a valid identifier",
-                gxe.ExpectColumnValuesToBeInSet(column="has_identifier", value_set=[True]),
-            ),
+        no_other = keyed & Column("nik_ps").is_null() & Column("phone_ps").is_null()
+        rules.append(
+            _described(
+                gxe.ExpectColumnValuesToNotBeNull(column="nib", row_condition=no_other), IDENTIFIER
+            )
         )
-    return suite
+    rules += [
+        _described(
+            gxe.ExpectColumnValuesToNotBeNull(column="joined_date", row_condition=valid), JOINED
+        ),
+        _described(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="joined_date",
+                min_value=EARLIEST_JOINED,
+                max_value={"$PARAMETER": "export_date"},
+                row_condition=valid,
+            ),
+            JOINED_RANGE,
+        ),
+        _described(
+            gxe.ExpectColumnValuesToBeNull(
+                column="quarantine_rule", mostly=1 - contract.quarantine_threshold
+            ),
+            GATE,
+        ),
+    ]
+    rules += _attribute_expectations(contract)
+    return rules
 
 
-def _day_number(day: date) -> int:
-    return (day - date(1970, 1, 1)).days
+def _attribute_expectations(contract: Contract) -> list[Any]:
+    """The canonical attributes' domains: an unknown value is blanked (a warning), never kept."""
+    import great_expectations.expectations as gxe
+
+    out = []
+    scale = contract.column_for("scale")
+    if scale and scale.values:
+        out.append(
+            _described(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="scale", value_set=sorted(set(scale.values.values()))
+                ),
+                "scale one of the contract's values",
+            )
+        )
+    if contract.column_for("kbli"):
+        letters = sorted(set(reference.kbli_divisions()["category"].to_list()))
+        out.append(
+            _described(
+                gxe.ExpectColumnValuesToBeInSet(column="kbli_category", value_set=letters),
+                "KBLI category a letter of the reference",
+            )
+        )
+    if contract.region.regency or contract.region.province:
+        out.append(
+            _described(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="province_code", value_set=reference.provinces()["code"].to_list()
+                ),
+                "province codes known",
+            )
+        )
+    if contract.region.regency:
+        out.append(
+            _described(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="regency_code", value_set=reference.regencies()["code"].to_list()
+                ),
+                "regency codes known",
+            )
+        )
+    return out
+
+
+def delivery_expectations(contract: Contract) -> list[Any]:
+    """The delivery suite's expectations: not refused; each file's records match its manifest."""
+    import great_expectations.expectations as gxe
+
+    out = [
+        _described(
+            gxe.ExpectColumnValuesToBeNull(column="refusal"),
+            "the delivery is accepted",
+        )
+    ]
+    if contract.manifest == "required":
+        out.append(
+            _described(
+                gxe.ExpectColumnPairValuesToBeEqual(
+                    column_A="records",
+                    column_B="manifest_rows",
+                    ignore_row_if="either_value_is_missing",
+                ),
+                "each file holds the records its manifest says",
+            )
+        )
+    return out
+
+
+# --- running them ----------------------------------------------------------------------------
 
 
 def validate(
-    con: duckdb.DuckDBPyConnection, records: str, contract: Contract, export_date: date
+    gx_dir: Path,
+    con: duckdb.DuckDBPyConnection,
+    database: str,
+    contract: Contract,
+    export_date: date,
+    files: list[dict[str, Any]],
 ) -> Validation:
-    """Run the partner's suite on a partner-day's canonical records (the DuckDB table `records`)."""
-    # booleans and a day number only: cheap to hand to pandas, and no values worth hiding. A
-    # deleted event is not validated as a record (partners.md, belanjaku): it passes the record
-    # expectations by construction, and counts as loaded.
-    frame = con.sql(
-        f"""SELECT quarantine_rule IS NOT NULL AS quarantined,
-                   (listing_key IS NOT NULL OR is_deletion) AS has_listing_key,
-                   -- days since 1970; a missing date becomes 1900-01-01 so that the range counts it
-                   CAST(CASE WHEN is_deletion THEN DATE '{export_date.isoformat()}'
-                             ELSE coalesce(joined_date, DATE '1900-01-01') END - DATE '1970-01-01' AS INTEGER) AS joined_day,
-                   (nib IS NOT NULL OR nik_ps IS NOT NULL OR phone_ps IS NOT NULL OR is_deletion) AS has_identifier
-            FROM {records}"""
-    ).df()
+    """Run the partner's Checkpoints on a staged partner-day (the table `records` of the
+    attached DuckDB database `database`; `files` the delivery's files with their records) and
+    check that GX's counts are the SQL rules' counts."""
+    counts = rule_counts(con, f"{database}.records")
+    _imported()
     with _gx_lock:
-        result, pairs = _run_suite(frame, contract, export_date)
-    by_index = {r.expectation_config.meta["umkm_index"]: r for r in result.results}
-    rows = []
-    gate_passed, gate_detail = True, ""
-    for index, (description, expectation) in enumerate(pairs):
-        r = by_index[index]
+        _run_delivery(gx_dir, contract, export_date, files, None)
+        result = _run_records(gx_dir, con, database, contract, export_date)
+    rows, by_rule = [], {}
+    for r in result.results:
+        config = r.expectation_config
+        rule = config.meta["umkm_rule"]
         info = r.exception_info or {}
         if info.get("raised_exception") or any(
-            isinstance(v, dict) and v.get("exception_traceback") for v in info.values()
+            isinstance(v, dict) and v.get("raised_exception") for v in info.values()
         ):
             raise RuntimeError(
-                f"Great Expectations could not evaluate {description!r} for {contract.partner}"
+                f"Great Expectations could not evaluate {rule!r} for {contract.partner}"
             )
-        element_count = r.result.get("element_count")
-        unexpected = r.result.get("unexpected_count")
-        column = getattr(expectation, "column", None)
+        unexpected = r.result.get("unexpected_count") or 0  # None when no record reached it
+        by_rule[rule] = (bool(r.success), r.result.get("element_count"), unexpected)
         rows.append(
-            (
-                type(expectation).__name__,
-                column,
-                bool(r.success),
-                element_count,
-                unexpected,
-                description,
-            )
+            (_class_name(config.type), config.kwargs.get("column"), bool(r.success),
+             r.result.get("element_count"), unexpected, rule)
+        )  # fmt: skip
+    _check_agreement(contract, counts, by_rule)
+    gate_passed, total, quarantined = by_rule[GATE]
+    detail = ""
+    if not gate_passed:
+        detail = (
+            f"{quarantined} of {total} records quarantined, more than the contract's "
+            f"{contract.quarantine_threshold:.0%} threshold"
         )
-        if description == GATE and not r.success:
-            gate_passed = False
-            gate_detail = (
-                f"{unexpected} of {element_count} records quarantined, more than the contract's "
-                f"{contract.quarantine_threshold:.0%} threshold"
+    results = pl.concat([pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row"), counts])
+    return Validation(results, gate_passed, detail)
+
+
+def record_refusal(
+    gx_dir: Path, contract: Contract, export_date: date, files: list[dict[str, Any]], reason: str
+) -> None:
+    """Run the delivery Checkpoint on a refused partner-day, so that it has a results page."""
+    _imported()
+    with _gx_lock:
+        _run_delivery(gx_dir, contract, export_date, files, reason)
+
+
+def _class_name(snake: str) -> str:
+    return "".join(part.title() for part in snake.split("_"))
+
+
+def _check_agreement(contract: Contract, counts: pl.DataFrame, by_rule: dict[str, Any]) -> None:
+    quarantined = counts.filter(pl.col("expectation") == "record rule: quarantined")
+    sql = dict(quarantined.group_by("description").agg(pl.col("unexpected_count").sum()).rows())
+    for rule, reasons in REASONS.items():
+        if rule not in by_rule:
+            continue
+        wanted = sum(n for why, n in sql.items() if why.startswith(reasons))
+        if by_rule[rule][2] != wanted:
+            raise Disagreement(
+                f"{contract.partner}: Great Expectations counts {by_rule[rule][2]} records breaking "
+                f"{rule!r}, the SQL rules quarantined {wanted} for it"
             )
-    results = pl.concat(
-        [pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row"), rule_counts(con, records)]
+    if by_rule[GATE][2] != sum(sql.values()):
+        raise Disagreement(f"{contract.partner}: quarantined records counted differently")
+
+
+def _suite(ctx: Any, name: str, expectations: list[Any]) -> Any:
+    """The stored suite `name`, written again only when the contract changed it."""
+    import great_expectations as gx
+
+    wanted = gx.ExpectationSuite(name=name, expectations=expectations)
+    try:
+        stored = ctx.suites.get(name)
+    except Exception:
+        return ctx.suites.add(wanted)
+    if [e.configuration.to_json_dict() for e in stored.expectations] == [
+        e.configuration.to_json_dict() for e in wanted.expectations
+    ]:
+        return stored
+    ctx.suites.delete(name)
+    return ctx.suites.add(wanted)
+
+
+def _checkpoint(
+    ctx: Any, name: str, batch_definition: Any, suite: Any, result_format: dict[str, Any]
+) -> Any:
+    """The Checkpoint `name` validating `suite` on `batch_definition`; running it stores the
+    results. Its pages are rendered once per run for all new results (`build_site`): GX's
+    UpdateDataDocsAction here cost 1.5 s per partner-day (templates compiled again and the
+    index rebuilt from every stored result each time)."""
+    import great_expectations as gx
+
+    definition = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
     )
-    return Validation(results, gate_passed, gate_detail, result)
+    return ctx.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[definition],
+            actions=[],
+            result_format=result_format,
+        )
+    )
+
+
+class _Target:
+    """The staging connection and database a partner's records data source reads now (set
+    under the GX lock before each run): data source, suites and Checkpoints are made once per
+    process, not per partner-day."""
+
+    con: duckdb.DuckDBPyConnection | None = None
+    database: str = ""
+
+
+_prepared: dict[tuple[Path, str], tuple[str, Any]] = {}
+_targets: dict[str, _Target] = {}
+
+
+def _prepared_checkpoint(gx_dir: Path, name: str, expectations: list[Any], add_batch: Any,
+                         result_format: dict[str, Any] = RESULT_FORMAT) -> Any:  # fmt: skip
+    """The Checkpoint `name` (made, and its suite stored, on first use in this process or when
+    the contract changed the suite); `add_batch(ctx, name, target)` adds its data source."""
+    import json
+
+    signature = json.dumps(
+        [e.configuration.to_json_dict() for e in expectations], sort_keys=True, default=str
+    )
+    known = _prepared.get((gx_dir, name))
+    if known and known[0] == signature:
+        return known[1]
+    ctx = context(gx_dir)
+    target = _targets.setdefault(name, _Target())
+    for source in [s for s in ctx.data_sources.all() if s == name]:
+        ctx.data_sources.delete(source)
+    batch = add_batch(ctx, name, target)
+    checkpoint = _checkpoint(ctx, name, batch, _suite(ctx, name, expectations), result_format)
+    _prepared[(gx_dir, name)] = (signature, checkpoint)
+    return checkpoint
+
+
+def _frame_batch(ctx: Any, name: str, target: _Target) -> Any:
+    source = ctx.data_sources.add_pandas(name)
+    return source.add_dataframe_asset("files").add_batch_definition_whole_dataframe("partner-day")
+
+
+def _records_batch(ctx: Any, name: str, target: _Target) -> Any:
+    source = ctx.data_sources.add_sql(
+        name, connection_string="duckdb:///:memory:", kwargs=_engine_kwargs(target)
+    )
+    asset = source.add_table_asset("records", table_name="records")
+    return asset.add_batch_definition_whole_table("partner-day")
+
+
+def _run_delivery(gx_dir: Path, contract: Contract, export_date: date,
+                  files: list[dict[str, Any]], refusal: str | None) -> Any:  # fmt: skip
+    import pandas as pd
+
+    rows = [
+        {"file": str(f.get("name")), "records": f.get("rows"),
+         "manifest_rows": f.get("manifest_rows"), "refusal": None}
+        for f in files
+    ] or [{"file": None, "records": None, "manifest_rows": None, "refusal": None}]  # fmt: skip
+    rows[0]["refusal"] = refusal
+    frame = pd.DataFrame(rows).astype(
+        {"file": "object", "records": "Int64", "manifest_rows": "Int64", "refusal": "object"}
+    )
+    checkpoint = _prepared_checkpoint(
+        gx_dir,
+        f"{contract.partner}_delivery",
+        delivery_expectations(contract),
+        _frame_batch,
+        REFUSAL_FORMAT,
+    )
+    return _only(checkpoint.run(batch_parameters={"dataframe": frame},
+                                run_id=_run_id(export_date)))  # fmt: skip
+
+
+def _run_records(gx_dir: Path, con: duckdb.DuckDBPyConnection, database: str,
+                 contract: Contract, export_date: date) -> Any:  # fmt: skip
+    name = f"{contract.partner}_records"
+    target = _targets.setdefault(name, _Target())
+    target.con, target.database = con, database
+    try:
+        checkpoint = _prepared_checkpoint(
+            gx_dir, name, record_expectations(contract), _records_batch
+        )
+        result = checkpoint.run(
+            expectation_parameters={"export_date": export_date}, run_id=_run_id(export_date)
+        )
+    finally:
+        target.con = None
+    return _only(result)
+
+
+def _only(checkpoint_result: Any) -> Any:
+    (result,) = checkpoint_result.run_results.values()
+    return result
+
+
+def _run_id(export_date: date) -> Any:
+    """Results are filed under the partner-day (its export date as the run's name)."""
+    from datetime import UTC, datetime
+
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=export_date.isoformat(), run_time=datetime.now(UTC))
+
+
+def _engine_kwargs(target: _Target) -> dict[str, Any]:
+    """SQLAlchemy engine arguments that make GX query the staging connection's database the
+    target names: each GX cursor is a cursor of that connection (so no result is lost when GX
+    closes a connection; duckdb-engine's own cursors share one result set), and begin, commit,
+    rollback and close touch nothing of the staging connection (GX only reads)."""
+    import duckdb_engine
+    import sqlalchemy as sa
+
+    class Shared(duckdb_engine.ConnectionWrapper):  # type: ignore[misc]
+        def cursor(self) -> duckdb_engine.CursorWrapper:
+            assert target.con is not None, "no partner-day is being validated"
+            cursor = target.con.cursor()
+            cursor.execute(f"USE {target.database}")
+            return duckdb_engine.CursorWrapper(cursor, self)
+
+        def begin(self) -> None:
+            pass
+
+        def commit(self) -> None:
+            pass
+
+        def rollback(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    return {"creator": lambda: Shared(duckdb.connect()), "poolclass": sa.pool.StaticPool}
 
 
 def rule_counts(con: duckdb.DuckDBPyConnection, records: str) -> pl.DataFrame:
@@ -196,51 +544,10 @@ def rule_counts(con: duckdb.DuckDBPyConnection, records: str) -> pl.DataFrame:
     return frame.cast(RESULT_SCHEMA)  # type: ignore[arg-type]
 
 
-def _run_suite(
-    frame: Any, contract: Contract, export_date: date
-) -> tuple[Any, list[tuple[str, Any]]]:
-    import great_expectations as gx
-
-    context = _context()
-    name = f"{contract.partner}"
-    try:
-        asset = context.data_sources.get(name).get_asset("records")
-    except (KeyError, ValueError, LookupError):
-        asset = context.data_sources.add_pandas(name).add_dataframe_asset("records")
-    try:
-        batch_definition = asset.get_batch_definition("whole")
-    except (KeyError, ValueError, LookupError):
-        batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    pairs = suite_for(contract, export_date)
-    suite = gx.ExpectationSuite(name=f"{contract.partner}_{export_date.isoformat()}")
-    for index, (_, expectation) in enumerate(pairs):
-        # ephemeral suites give expectations no id: tag each to find its result
-        expectation.meta = {"umkm_index": index}
-        suite.add_expectation(expectation)
-    return batch.validate(suite, result_format=RESULT_FORMAT), pairs
-
-
-_EXTERNAL = re.compile(
-    r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>|<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>"
-    r"|<img[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>|<a[^>]*\bhref=\"https?://[^\"]*\"[^>]*>.*?</a>",
-    re.DOTALL,
-)
-OFFLINE_CSS = """<style>body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
-.text-danger,.text-danger *{color:#b00020}.text-success{color:#1b7f3b}.d-none{display:none}</style>"""
-
-
-def data_docs_page(validation: Validation, title: str) -> str:
-    """Great Expectations' own Data Docs page for one partner-day, made to work offline: its
-    CDN scripts, stylesheets, logo and links are removed and a small inline stylesheet added.
-    The results carry counts only (result format BASIC, no unexpected values)."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
+def build_site(gx_dir: Path) -> Path:
+    """Build the whole Data Docs site (index, suites, every stored result): its index page."""
+    _imported()
     with _gx_lock:
-        document = ValidationResultsPageRenderer().render(validation.gx_result)
-        page = DefaultJinjaPageView().render(document)
-    page = _EXTERNAL.sub("", page)
-    page = page.replace("<head>", f"<head>{OFFLINE_CSS}", 1)
-    return page.replace("<title>", f"<title>{html.escape(title)} - ", 1)
+        ctx = context(gx_dir)
+        ctx.build_data_docs(site_names=[SITE])
+    return gx_dir / "data_docs" / "index.html"

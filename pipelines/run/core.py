@@ -47,6 +47,7 @@ from pipelines.run.stage import (
     inspect,
     machine_failure,
     machine_reason,
+    refusal_results,
     release_staged,
     stage,
 )
@@ -67,7 +68,7 @@ class RunConfig:
     warehouse: Path
     publish: Path
     staging_dir: Path
-    docs_dir: Path
+    gx_dir: Path
     max_file_bytes: int
     max_day_bytes: int
     max_uncompressed_bytes: int
@@ -88,14 +89,14 @@ class RunConfig:
         checked = settings.model_copy(update={"pii_key": SecretStr(key.decode("utf-8"))})
         return cls(
             landing or Path(settings.landing), settings.warehouse, settings.publish, settings.staging_dir,
-            settings.gx_dir / "data_docs", settings.max_file_bytes, settings.max_day_bytes,
+            settings.gx_dir, settings.max_file_bytes, settings.max_day_bytes,
             settings.max_uncompressed_bytes, settings.memory_limit, settings.writer_wait_seconds,
             settings.large_day_bytes, settings.workers, SecretStr(key.decode("utf-8")), checked.key_check(),
             int(settings.publish_mode, 8),
         )  # fmt: skip
 
     def stage_config(self, run_id: str, to_files: bool = False) -> StageConfig:
-        return StageConfig(self.staging_dir / run_id, self.docs_dir, self.max_file_bytes,
+        return StageConfig(self.staging_dir / run_id, self.gx_dir, self.max_file_bytes,
                            self.max_day_bytes, self.max_uncompressed_bytes, self.memory_limit,
                            self.key, to_files)  # fmt: skip
 
@@ -119,6 +120,8 @@ class StageJob:
 def stage_job(job: StageJob) -> Step:
     """Inspect (unless the plan did) and stage one partner-day, a large one alone (gate.py)."""
     step, delivery = job.inspected or inspect(job.day, job.contract, job.config, job.ledger)
+    if step.status == "failed":
+        return refusal_results(step, job.contract, job.config, delivery)
     if step.status != "pending":
         return step
     with GATE.hold(delivered_bytes(step) > job.large_day_bytes):
@@ -468,7 +471,7 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         seconds["publish"] = round(time.perf_counter() - started, 3)
         crash.point("after-publish")
         started = time.perf_counter()
-        data_docs.write_index(con, config.docs_dir)
+        data_docs.write_site(config.gx_dir)
         seconds["docs"] = round(time.perf_counter() - started, 3)
         crash.point("docs-written")
         warehouse.mark_published(con, version)

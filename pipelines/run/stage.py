@@ -25,7 +25,7 @@ from pipelines.contracts import Contract
 from pipelines.intake.landing import Delivery, DeliveryRefused, PartnerDay, inspect_delivery
 from pipelines.intake.read import create_raw, read_delivery
 from pipelines.quality.normalise import canonical_records, listing_day_sql
-from pipelines.quality.validate import RESULT_SCHEMA, data_docs_page, validate, warm_up
+from pipelines.quality.validate import RESULT_SCHEMA, record_refusal, validate, warm_up
 from pipelines.run import engine
 from pipelines.run.step import Staged, Step
 from pipelines.warehouse import store as warehouse
@@ -36,7 +36,7 @@ class StageConfig:
     """What staging needs from the settings, handed to every stage as a parameter."""
 
     staging_dir: Path
-    docs_dir: Path
+    gx_dir: Path  # the Great Expectations project: suites, checkpoints, results, Data Docs
     max_file_bytes: int
     max_day_bytes: int
     max_uncompressed_bytes: int
@@ -170,7 +170,8 @@ def _stage_into(con: duckdb.DuckDBPyConnection, step: Step, delivery: Delivery, 
     try:
         read = read_delivery(con, f"{db}.raw", delivery, contract, config.key_bytes(), config.max_uncompressed_bytes)  # fmt: skip
     except DeliveryRefused as exc:
-        return step.timed("read", started).fail(exc.reason, exc.rows_read)
+        refused = step.timed("read", started).fail(exc.reason, exc.rows_read)
+        return refusal_results(refused, contract, config, delivery)
     rows = {f.name: f.rows for f in read.files}
     files = tuple({**f, "rows": rows.get(str(f["name"]))} for f in step.files)
     step = step.timed("read", started, files=files, rows_read=read.rows_read,
@@ -196,24 +197,37 @@ def _stage_into(con: duckdb.DuckDBPyConnection, step: Step, delivery: Delivery, 
     crash.point("transform-done")
 
     started = time.perf_counter()
-    result = validate(con, f"{db}.records", contract, step.export_date)
+    result = validate(config.gx_dir, con, db, contract, step.export_date, _files(step, delivery))
     columns = ", ".join(f"{name} {_duck(dtype)}" for name, dtype in RESULT_SCHEMA.items())
     con.execute(f"CREATE TABLE {db}.validation ({columns})")
     con.register("validation_in", result.results.to_arrow())
     con.execute(f"INSERT INTO {db}.validation SELECT * FROM validation_in")
     con.unregister("validation_in")
-    if not result.clean:
-        page = config.docs_dir / step.partner / f"{step.export_date.isoformat()}.html"
-        page.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = page.with_suffix(".tmp")
-        tmp.write_text(data_docs_page(result, step.label), encoding="utf-8")
-        tmp.replace(page)
     summary = describe_rule_counts(result.results)
     step = step.timed("validate", started, notes=step.notes + ((summary,) if summary else ()))
     crash.point("validate-done")
     if not result.gate_passed:
         return step.fail(result.gate_detail, step.rows_read)
     return replace(step, staged=staged)
+
+
+def _files(step: Step, delivery: Delivery | None) -> list[dict[str, Any]]:
+    """The delivery's files for its results: name, records read (when read), manifest rows."""
+    manifest = (delivery.manifest_rows if delivery else None) or {}
+    return [
+        {"name": f["name"], "rows": f.get("rows"), "manifest_rows": manifest.get(str(f["name"]))}
+        for f in step.files
+    ]
+
+
+def refusal_results(step: Step, contract: Contract, config: StageConfig,
+                    delivery: Delivery | None) -> Step:  # fmt: skip
+    """Store the delivery suite's results of a refused partner-day (its Data Docs page). A
+    refusal that stands (the same content again) keeps the page it already has."""
+    if step.status == "failed" and not step.standing:
+        record_refusal(config.gx_dir, contract, step.export_date, _files(step, delivery),
+                       step.detail or "refused")  # fmt: skip
+    return step
 
 
 def _duck(dtype: Any) -> str:
