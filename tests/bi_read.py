@@ -3,7 +3,10 @@
 `python tests/bi_read.py FILE` prints one JSON object: the DuckDB version, each table's comment,
 each column's type and comment, and every row of every table (values as text). It imports only
 the standard library and duckdb, so it runs in a throwaway environment with another DuckDB
-(`uv run --no-project --with duckdb==1.1.3 python tests/bi_read.py FILE`)."""
+(`uv run --no-project --with duckdb==1.1.3 python tests/bi_read.py FILE`).
+
+`python tests/bi_read.py FILE --sqlalchemy` reads the tables and their comments as Superset does:
+SQLAlchemy's inspector through duckdb-engine (both must be installed beside duckdb)."""
 
 from __future__ import annotations
 
@@ -60,5 +63,29 @@ def read(path: str) -> dict[str, object]:
         con.close()
 
 
+def reflect(path: str) -> dict[str, object]:
+    """Tables, table comments and column comments as SQLAlchemy reflects them (Superset's dataset
+    editor shows these as descriptions)."""
+    import sqlalchemy
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(f"duckdb:///{path}?access_mode=read_only", poolclass=NullPool)
+    try:
+        inspector = inspect(engine)
+        tables = {
+            t: inspector.get_table_comment(t)["text"] for t in sorted(inspector.get_table_names())
+        }
+        columns = {
+            f"{t}.{c['name']}": c.get("comment") for t in tables for c in inspector.get_columns(t)
+        }
+    finally:
+        engine.dispose()
+    return {"duckdb": duckdb.__version__, "sqlalchemy": sqlalchemy.__version__, "tables": tables,
+            "columns": columns}  # fmt: skip
+
+
 if __name__ == "__main__":
-    json.dump(read(sys.argv[1]), sys.stdout)
+    json.dump(
+        reflect(sys.argv[1]) if "--sqlalchemy" in sys.argv[2:] else read(sys.argv[1]), sys.stdout
+    )
