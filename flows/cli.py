@@ -57,9 +57,14 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--merchants", type=int, default=2000, help="number of businesses")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--faults", action="store_true", help="inject the defects of partners.md")
-    sub.add_parser("status", help="latest progress, partner loads, freshness")
+    status = sub.add_parser("status", help="latest progress, partner loads, freshness")
     rep = sub.add_parser("report", help="progress chart against the target trajectory")
     rep.add_argument("--out", type=Path, help="PNG path (an HTML page is written beside it)")
+    from pipelines.reporting.language import DEFAULT, codes
+
+    for reader in (status, rep):
+        reader.add_argument("--lang", choices=codes(), default=DEFAULT,
+                            help="language of labels, numbers and dates (id: Bahasa Indonesia)")  # fmt: skip
     return p
 
 
@@ -204,15 +209,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines.reporting.language import language
     from pipelines.reporting.status import show
 
-    return show()
+    return show(lang=language(args.lang))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.reporting.language import language
     from pipelines.reporting.report import write_report
 
-    return write_report(args.out)
+    return write_report(args.out, language(args.lang))
 
 
 COMMANDS = {

@@ -22,12 +22,11 @@ import polars as pl
 
 from pipelines import reference
 from pipelines.reference import PROGRAMME_START
+from pipelines.reporting.language import ENGLISH, Language
 from pipelines.reporting.status import (
     NotPublished,
     Published,
-    freshness_state,
-    num,
-    pct_text,
+    needs_attention,
     publish_path,
     read_published,
 )
@@ -49,7 +48,7 @@ DEFINITIONS = {
 }
 
 
-def write_report(out: Path | None) -> int:
+def write_report(out: Path | None, lang: Language = ENGLISH) -> int:
     """Write the PNG (default beside the published file) and its HTML page; print both paths."""
     try:
         pub = read_published()
@@ -68,10 +67,10 @@ def write_report(out: Path | None) -> int:
         print(f"umkm report: --out must name a .png file, not {png_path}", file=sys.stderr)
         return 2
     html_path = png_path.with_suffix(".html")
-    png = render_png(pub)
+    png = render_png(pub, lang)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     png_path.write_bytes(png)
-    html_path.write_text(render_html(pub, png, png_path.name), encoding="utf-8")
+    html_path.write_text(render_html(pub, png, png_path.name, lang=lang), encoding="utf-8")
     print(png_path)
     print(html_path)
     return 0
@@ -81,42 +80,25 @@ def write_report(out: Path | None) -> int:
 # words
 
 
-def title(pub: Published) -> str:
+def title(pub: Published, lang: Language = ENGLISH) -> str:
     latest = pub.latest
     assert latest is not None
     share = (
-        f"{pct_text(latest['pct_of_target'])} of target"
+        lang.t("share_text", pct=lang.pct(latest["pct_of_target"]))
         if latest["pct_of_target"] is not None
-        else "no target in force yet"
+        else lang.t("no_target")
     )
-    return (
-        f"{latest['umkm_onboarded']:,} UMKM onboarded since {PROGRAMME_START}, "
-        f"as of {latest['as_of_date']} ({share})"
-    )
+    return lang.t("title", n=lang.num(latest["umkm_onboarded"]), start=lang.day(PROGRAMME_START),
+                  day=lang.day(latest["as_of_date"]), share=share)  # fmt: skip
 
 
-SUBTITLE = (
-    "Log scale, so that the pipeline's counts and the national targets (millions) are both "
-    "readable on one axis: each gridline is ten times the one below."
-)
-
-
-def _short(value: float) -> str:
-    """30M, 18.6M, 2M, 3.4M, 950k."""
-    if value >= 1e6:
-        return f"{value / 1e6:.1f}".rstrip("0").rstrip(".") + "M"
-    if value >= 1e3:
-        return f"{value / 1e3:.0f}k"
-    return f"{value:.0f}"
-
-
-def announcements() -> list[tuple[date, str]]:
+def announcements(lang: Language = ENGLISH) -> list[tuple[date, str]]:
     """Each announcement date with what it announced, in words: '20M by 2022, 24M by 2023'."""
     t = reference.targets().sort("announced_on", "target_date")
     out = []
     for (day,), group in t.group_by("announced_on", maintain_order=True):
         what = ", ".join(
-            f"{_short(v)} by {d.year}"
+            lang.t("target_by", value=lang.short(v), year=d.year)
             for d, v in zip(group["target_date"], group["target_umkm"], strict=True)
         )
         out.append((day, what))
@@ -159,7 +141,7 @@ class _Span:
     plans: list[tuple[date, str, str]]  # announced_on, what, colour
 
 
-def _span(pub: Published) -> _Span:
+def _span(pub: Published, lang: Language) -> _Span:
     latest = pub.latest
     assert latest is not None
     last_target_day = reference.targets()["target_date"].max()
@@ -167,12 +149,12 @@ def _span(pub: Published) -> _Span:
     days = np.arange(np.datetime64(PROGRAMME_START, "D"), np.datetime64(end, "D") + 1)
     plans = [
         (day, what, PLAN_COLOURS[i % len(PLAN_COLOURS)])
-        for i, (day, what) in enumerate(announcements())
+        for i, (day, what) in enumerate(announcements(lang))
     ]
     return _Span(PROGRAMME_START - timedelta(days=45), end, days, plans)
 
 
-def render_png(pub: Published) -> bytes:
+def render_png(pub: Published, lang: Language = ENGLISH) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -180,12 +162,12 @@ def render_png(pub: Published) -> bytes:
     height = max(12.5, 0.24 * n_prov + 2.5)
     fig = Figure(figsize=(17, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    fig.suptitle(title(pub), fontsize=16, fontweight="bold")
+    fig.suptitle(title(pub, lang), fontsize=16, fontweight="bold")
     left, right = fig.subfigures(1, 2, width_ratios=[11, 6], wspace=0.02)
     top, middle = left.subplots(2, 1, sharex=True, height_ratios=[6.2, 4])
-    span = _span(pub)
-    _national_log(top, pub, span)
-    _targets_linear(middle, pub, span)
+    span = _span(pub, lang)
+    _national_log(top, pub, span, lang)
+    _targets_linear(middle, pub, span, lang)
     handles, labels = top.get_legend_handles_labels()
     left.legend(
         handles,
@@ -196,7 +178,7 @@ def render_png(pub: Published) -> bytes:
         frameon=False,
         handlelength=3,
     )
-    _provinces(right.subplots(), pub)
+    _provinces(right.subplots(), pub, lang)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
@@ -209,7 +191,7 @@ def _style(ax) -> None:  # type: ignore[no-untyped-def]
         ax.spines[side].set_visible(False)
 
 
-def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-untyped-def]
+def _national_log(ax, pub: Published, span: _Span, lang: Language) -> None:  # type: ignore[no-untyped-def]
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     nat = pub.national
@@ -227,11 +209,11 @@ def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-u
             linestyle=(0, (5, 3)),
             linewidth=1.5,
             alpha=0.8,
-            label=f"target plan announced {announced}: {what}",
+            label=lang.t("plan_label", day=lang.day(announced), what=what),
         )
         ax.axvline(announced, color=colour, linewidth=1.1, alpha=0.7, linestyle=":")
         ax.annotate(  # staggered: announcements can be a few months apart
-            f"announced {announced:%d %b %Y}\n{what}",
+            lang.t("announced", day=lang.day(announced), what=what),
             xy=(announced, 1),
             xycoords=("data", "axes fraction"),
             xytext=(4, -4 - 26 * (i % 2)),
@@ -247,7 +229,7 @@ def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-u
         _positive(nat["target"]),
         color=TARGET,
         linewidth=2.2,
-        label="target in force that day (published target)",
+        label=lang.t("target_in_force"),
     )
 
     # the pipeline's series, the latest values written at their ends
@@ -256,14 +238,14 @@ def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-u
         _positive(nat["umkm_online_total"]),
         color=ONLINE,
         linewidth=1.8,
-        label="pipeline: umkm_online_total (UMKM online in all, incl. before the programme)",
+        label=lang.t("series_online"),
     )
     ax.plot(
         x,
         _positive(nat["umkm_onboarded"]),
         color=ONBOARDED,
         linewidth=2.4,
-        label="pipeline: umkm_onboarded (UMKM onboarded since programme start)",
+        label=lang.t("series_onboarded"),
     )
     for column, colour, va in (
         ("umkm_onboarded", ONBOARDED, "top"),
@@ -272,7 +254,7 @@ def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-u
         value = latest[column]
         if value and value > 0:
             ax.annotate(
-                f"{value:,}",
+                lang.num(value),
                 xy=(last_day, value),
                 xytext=(5, -2 if va == "top" else 2),
                 textcoords="offset points",
@@ -285,7 +267,7 @@ def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-u
     ax.axvline(last_day, color="#777777", linewidth=0.8, alpha=0.5)
     early = (last_day - span.start) < (span.end - span.start) / 2  # label on the roomier side
     ax.annotate(
-        f"latest day\n{last_day}",
+        lang.t("latest_day", day=lang.day(last_day)),
         xy=(last_day, 0),
         xycoords=("data", "axes fraction"),
         xytext=(4 if early else -4, 4),
@@ -296,20 +278,20 @@ def _national_log(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-u
         color="#555555",
     )
 
-    _published_points(ax, labels=False)
+    _published_points(ax, False, lang)
     ax.set_yscale("log")
     top = max(float(reference.targets()["target_umkm"].max()), float(nat["target"].max() or 1))
     ax.set_ylim(0.7, top * 30)
     ax.set_xlim(span.start, span.end)
     ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v) if v >= 1 else ""))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: lang.short(v) if v >= 1 else ""))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("UMKM (log scale)")
-    ax.set_title(SUBTITLE, fontsize=10, color="#444444", loc="left")
+    ax.set_ylabel(lang.t("log_axis"))
+    ax.set_title(lang.t("subtitle"), fontsize=10, color="#444444", loc="left")
     _style(ax)
 
 
-def _published_points(ax, labels: bool) -> None:  # type: ignore[no-untyped-def]
+def _published_points(ax, labels: bool, lang: Language) -> None:  # type: ignore[no-untyped-def]
     """The officially published figures, one marker per definition (and a label each)."""
     published = reference.published_progress().sort("as_of_date")
     known = list(DEFINITIONS)
@@ -318,7 +300,7 @@ def _published_points(ax, labels: bool) -> None:  # type: ignore[no-untyped-def]
         pts = published.filter(pl.col("definition") == definition)
         if pts.height == 0:
             continue
-        compare = f" (vs {column})" if column else ""
+        compare = lang.t("compare_with", column=column) if column else ""
         ax.scatter(
             pts["as_of_date"].to_numpy(),
             pts["umkm_reported"].to_numpy(),
@@ -328,7 +310,7 @@ def _published_points(ax, labels: bool) -> None:  # type: ignore[no-untyped-def]
             edgecolor="black",
             linewidth=0.8,
             zorder=6,
-            label=f"published by officials: \u201c{definition}\u201d{compare}",
+            label=lang.t("published_by_officials", definition=definition) + compare,
         )
         if not labels:
             continue
@@ -336,7 +318,7 @@ def _published_points(ax, labels: bool) -> None:  # type: ignore[no-untyped-def]
         for i, (d, v) in enumerate(zip(dates, pts["umkm_reported"], strict=True)):
             crowded = i + 1 < len(dates) and (dates[i + 1] - d).days < 60
             ax.annotate(
-                _short(v),
+                lang.short(v),
                 xy=(d, v),
                 xytext=(-7, 0) if crowded else (0, 7),
                 textcoords="offset points",
@@ -348,7 +330,7 @@ def _published_points(ax, labels: bool) -> None:  # type: ignore[no-untyped-def]
             )
 
 
-def _targets_linear(ax, pub: Published, span: _Span) -> None:  # type: ignore[no-untyped-def]
+def _targets_linear(ax, pub: Published, span: _Span, lang: Language) -> None:  # type: ignore[no-untyped-def]
     from matplotlib.ticker import FuncFormatter
 
     nat = pub.national
@@ -370,7 +352,7 @@ def _targets_linear(ax, pub: Published, span: _Span) -> None:  # type: ignore[no
             )
             last = d == last_target_day  # labels right of their mark, but the last one left
             ax.annotate(
-                f"{_short(v)}",
+                lang.short(v),
                 xy=(d, v),
                 xytext=(-9 if last else 9, 0),
                 textcoords="offset points",
@@ -383,15 +365,14 @@ def _targets_linear(ax, pub: Published, span: _Span) -> None:  # type: ignore[no
                 zorder=6,
             )
     ax.plot(nat["as_of_date"].to_numpy(), nat["target"].to_numpy(), color=TARGET, linewidth=2.2)
-    _published_points(ax, labels=True)
+    _published_points(ax, True, lang)
     top = max(float(reference.targets()["target_umkm"].max()), float(nat["target"].max() or 1))
     ax.set_ylim(0, top * 1.12)
     ax.set_xlim(span.start, span.end)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v) if v > 0 else "0"))
-    ax.set_ylabel("UMKM (linear scale)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: lang.short(v) if v > 0 else "0"))
+    ax.set_ylabel(lang.t("linear_axis"))
     ax.set_title(
-        "The targets on a linear scale, where revisions show: each announcement's plan dashed, "
-        "its targets marked; the pipeline's counts are too small to see here",
+        lang.t("linear_title"),
         fontsize=10,
         color="#444444",
         loc="left",
@@ -399,18 +380,19 @@ def _targets_linear(ax, pub: Published, span: _Span) -> None:  # type: ignore[no
     _style(ax)
 
 
-def _provinces(ax, pub: Published) -> None:  # type: ignore[no-untyped-def]
+def _provinces(ax, pub: Published, lang: Language) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import FuncFormatter
+
     prov = pub.provinces
     latest = pub.latest
     assert latest is not None
     ax.set_title(
-        f"UMKM onboarded by province, {latest['as_of_date']}\n"
-        "(province of each UMKM's earliest-joined listing;\nranked, unknown province last)",
+        lang.t("provinces_title", day=lang.day(latest["as_of_date"])),
         fontsize=11,
         loc="right",
     )
     if prov.height == 0:
-        ax.text(0.5, 0.5, "no province rows published", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, lang.t("no_province_rows"), ha="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
     total = int(prov["umkm_onboarded"].sum()) or 1
@@ -428,11 +410,12 @@ def _provinces(ax, pub: Published) -> None:  # type: ignore[no-untyped-def]
         ax.text(
             v + vmax * 0.01,
             yi,
-            f"{v:,} ({share:.1%})" if share >= 0.001 or v == 0 else f"{v:,} (<0.1%)",
+            f"{lang.num(v)} ({lang.share(share) if share >= 0.001 or v == 0 else lang.t('below_a_tenth')})",
             va="center",
             fontsize=8,
         )
-    ax.set_xlabel("UMKM onboarded since programme start (linear scale)")
+    ax.set_xlabel(lang.t("provinces_axis"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: lang.num(int(v))))
     ax.grid(True, axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -455,17 +438,20 @@ p.note, figcaption { color: #555; font-size: 0.9rem; }
 """
 
 
-def _html_table(frame: pl.DataFrame, numeric: set[str], flags: list[bool] | None = None) -> str:
+def _html_table(frame: pl.DataFrame, numeric: set[str], lang: Language,
+                flags: list[bool] | None = None) -> str:  # fmt: skip
     head = "".join(
-        f'<th class="n">{html.escape(c)}</th>' if c in numeric else f"<th>{html.escape(c)}</th>"
+        f'<th class="n">{html.escape(lang.column(c))}</th>'
+        if c in numeric
+        else f"<th>{html.escape(lang.column(c))}</th>"
         for c in frame.columns
     )
     rows = []
     for i, row in enumerate(frame.iter_rows()):
         cells = "".join(
-            f'<td class="n">{html.escape(num(v))}</td>'
+            f'<td class="n">{html.escape(lang.value(v))}</td>'
             if c in numeric
-            else f"<td>{html.escape('-' if v is None else str(v))}</td>"
+            else f"<td>{html.escape(lang.value(v))}</td>"
             for c, v in zip(frame.columns, row, strict=True)
         )
         cls = ' class="flag"' if flags and flags[i] else ""
@@ -473,16 +459,17 @@ def _html_table(frame: pl.DataFrame, numeric: set[str], flags: list[bool] | None
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10) -> str:
+def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10,
+                lang: Language = ENGLISH) -> str:  # fmt: skip
     latest = pub.latest
     assert latest is not None
     data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     nat = pub.national.tail(last_rows).sort("as_of_date", descending=True)
     nat = nat.with_columns(
-        pl.Series("pct_of_target", [pct_text(v) for v in nat["pct_of_target"]], pl.String)
+        pl.Series("pct_of_target", [lang.pct(v) for v in nat["pct_of_target"]], pl.String)
     )
     fresh = pub.freshness
-    flags = [freshness_state(r) != "ok" for r in fresh.iter_rows(named=True)]
+    flags = [needs_attention(r) for r in fresh.iter_rows(named=True)]
     published = reference.published_progress().select(
         "as_of_date", "umkm_reported", "definition", "source"
     )
@@ -499,9 +486,10 @@ def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10) 
         "target",
         "pct_of_target",
     }
-    t = html.escape(title(pub))
+    t = html.escape(title(pub, lang))
+    name = html.escape(png_name)
     return f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{html.escape(lang.code)}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -510,31 +498,20 @@ def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10) 
 </head>
 <body>
 <h1>{t}</h1>
-<p class="note">From the published file ({html.escape(pub.path.name)}), the day it describes:
-{latest["as_of_date"]}. Targets and officially published figures from the reference data.</p>
+<p class="note">{lang.t("page_note", file=html.escape(pub.path.name), day=lang.day(latest["as_of_date"]))}</p>
 <figure>
-<img src="{data_uri}" alt="{t}: national UMKM onboarded against the target trajectory, and by province">
-<figcaption>Top left, on a log scale: the pipeline's national counts (umkm_onboarded, and
-umkm_online_total, which also counts UMKM online before the programme) against the target in
-force each day (solid black) and the target plan as it stood at each announcement (dashed, one
-colour per announcement; dotted vertical lines mark the announcements). Bottom left: the same
-targets on a linear scale, where the revisions show: the 2022 target of 18.6M (announced
-2020-12-21) raised to 20M in March 2022, with new targets for 2023 and 2024. Points: figures
-officials published; round for &ldquo;onboarded since programme start&rdquo; (compare with
-umkm_onboarded), diamonds for &ldquo;total online&rdquo; (compare with umkm_online_total).
-Right: UMKM onboarded by province on the latest day, ranked, unknown province last. The same
-chart as a file: {html.escape(png_name)}.</figcaption>
+<img src="{data_uri}" alt="{html.escape(lang.t("chart_alt", title=title(pub, lang)))}">
+<figcaption>{lang.t("figcaption", file=name)}</figcaption>
 </figure>
-<h2>National progress, last {min(last_rows, pub.national.height)} days</h2>
-{_html_table(nat, counts)}
-<h2>Partner freshness</h2>
-<p class="note">Against the reference day (the latest loaded export date of any partner); rows
-in red are behind or have scheduled deliveries missing.</p>
-{_html_table(fresh, {"days_behind", "missing_days"}, flags)}
-<h2>Reference: officially published figures</h2>
-{_html_table(published, {"umkm_reported"})}
-<h2>Reference: national targets as announced</h2>
-{_html_table(targets, {"target_umkm"})}
+<h2>{html.escape(lang.t("last_days", n=min(last_rows, pub.national.height)))}</h2>
+{_html_table(nat, counts, lang)}
+<h2>{html.escape(lang.t("partner_freshness"))}</h2>
+<p class="note">{html.escape(lang.t("freshness_note"))}</p>
+{_html_table(fresh, {"days_behind", "missing_days"}, lang, flags)}
+<h2>{html.escape(lang.t("reference_published"))}</h2>
+{_html_table(published, {"umkm_reported"}, lang)}
+<h2>{html.escape(lang.t("reference_targets"))}</h2>
+{_html_table(targets, {"target_umkm"}, lang)}
 </body>
 </html>
 """

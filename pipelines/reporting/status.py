@@ -1,16 +1,14 @@
 """`umkm status`: the latest national figure, each partner's last delivery and its freshness.
 
 Reads only the published file (aggregates, ../shared/metrics.md), opened read-only: it never
-touches the warehouse, so it is safe to run while a load is in progress. Plain text in aligned
-columns; colour only on a terminal (and never with NO_COLOR set), so piped output stays clean.
+touches the warehouse, so it is safe to run while a load is in progress. Aligned columns drawn
+by rich; colour only on a terminal (and never with NO_COLOR set), so piped output stays clean.
+Labels, numbers and dates in the language asked for (language.py; English by default).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import sys
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -19,9 +17,18 @@ from typing import TextIO
 
 import duckdb
 import polars as pl
+from rich import box
+from rich.console import Console
+from rich.console import RenderableType as Renderable
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from pipelines.reporting.language import ENGLISH, Language
 
 NOTHING_PUBLISHED = "nothing published yet: run `umkm backfill` or `umkm demo` first"
 PROGRAMME_START = "2020-05-14"
+BAD = "bold red"
 
 
 class NotPublished(Exception):
@@ -77,98 +84,56 @@ def read_published(path: Path | None = None) -> Published:
         con.close()
 
 
-def pct_text(ratio: float | None) -> str:
+def pct_text(ratio: float | None, lang: Language = ENGLISH) -> str:
     """A share of target as a percentage with two significant digits below 1%: 0.0098%."""
-    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
-        return "n/a"
-    value = ratio * 100
-    if value == 0:
-        return "0%"
-    if abs(value) >= 10:
-        return f"{value:,.0f}%"
-    if abs(value) >= 1:
-        return f"{value:.1f}%"
-    decimals = 1 - math.floor(math.log10(abs(value)))
-    return f"{value:.{decimals}f}%"
+    return lang.pct(ratio)
 
 
-def num(value: object) -> str:
+def num(value: object, lang: Language = ENGLISH) -> str:
     """Thousands separators; a dash for a missing value."""
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return lang.num(value)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    """Plain aligned columns (two spaces apart); columns in `right` are right-aligned."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-
-
-class _Style:
-    def __init__(self, stream: TextIO) -> None:
-        isatty = getattr(stream, "isatty", lambda: False)
-        self.on = (
-            bool(isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-        )
-
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.on else text
-
-    def bold(self, text: str) -> str:
-        return self._wrap("1", text)
-
-    def bad(self, text: str) -> str:
-        return self._wrap("1;31", text)
-
-
-def render(pub: Published, style: _Style | None = None) -> list[str]:
-    """The status report as lines of text."""
-    s = style or _Style(sys.stdout)
-    out: list[str] = []
+def render(pub: Published, lang: Language = ENGLISH) -> list[Renderable]:
+    """The status report: lines of text and tables (rich renders them on a console)."""
+    t = lang.t
+    out: list[Renderable] = []
     latest = pub.latest
     ref = latest["as_of_date"] if latest else None
-    out.append(s.bold(f"UMKM onboarding status  (published file {pub.path})"))
+    out.append(Text(t("status_title", path=pub.path), style="bold"))
     out.append("")
 
     # national
     if latest is None:
-        out.append(s.bold("National progress: no day published yet (no partner-day loaded)"))
+        out.append(Text(t("no_day_published"), style="bold"))
     else:
-        out.append(s.bold(f"National progress as of {latest['as_of_date']}"))
+        out.append(Text(t("national_as_of", day=lang.day(latest["as_of_date"])), style="bold"))
         pairs = [
-            (f"UMKM onboarded since {PROGRAMME_START}", num(latest["umkm_onboarded"])),
-            ("new that day", num(latest["umkm_new"])),
-            ("online in all (incl. before the programme)", num(latest["umkm_online_total"])),
-            ("marketplace listings", num(latest["listings"])),
-            ("target on the trajectory", num(latest["target"])),
-            ("share of target", pct_text(latest["pct_of_target"])),
-        ]
-        label_w = max(len(k) for k, _ in pairs)
-        value_w = max(len(v) for _, v in pairs)
-        out += [f"  {k.ljust(label_w)}  {v.rjust(value_w)}" for k, v in pairs]
+            (t("onboarded_since", start=lang.day(date.fromisoformat(PROGRAMME_START))), lang.num(latest["umkm_onboarded"])),
+            (t("new_that_day"), lang.num(latest["umkm_new"])),
+            (t("online_in_all"), lang.num(latest["umkm_online_total"])),
+            (t("listings"), lang.num(latest["listings"])),
+            (t("target_on_trajectory"), lang.num(latest["target"])),
+            (t("share_of_target"), lang.pct(latest["pct_of_target"])),
+        ]  # fmt: skip
+        grid = Table.grid(padding=(0, 2, 0, 0))
+        grid.add_column()
+        grid.add_column(justify="right")
+        for label, value in pairs:
+            grid.add_row(label, value)
+        out.append(_indent(grid, (0, 0, 0, 2)))
     out.append("")
 
     # partner deliveries
     partners = sorted(set(pub.loads["partner"].to_list()) | set(pub.freshness["partner"].to_list()))
-    out.append(s.bold("Partner deliveries (latest export date delivered with _SUCCESS)"))
+    out.append(Text(t("deliveries"), style="bold"))
     rows: list[list[str]] = []
     failures: list[str] = []
     notes: list[str] = []
     for partner in partners:
         mine = pub.loads.filter(pl.col("partner") == partner)
         if mine.height == 0:
-            rows.append([partner, "never", "-", "-", "-", "-", "-", "-"])
+            rows.append([partner, t("never"), "-", "-", "-", "-", "-", "-"])
             continue
         last = mine.row(-1, named=True)
         failed = mine.filter(pl.col("status") == "failed")
@@ -177,112 +142,123 @@ def render(pub: Published, style: _Style | None = None) -> list[str]:
         rows.append(
             [
                 partner,
-                str(last["export_date"]),
-                status,
-                num(last["rows_read"]),
-                num(last["rows_loaded"]),
-                num(last["rows_quarantined"]),
-                num(last["warnings"]),
-                str(last_failure["export_date"]) if last_failure else "none",
+                lang.day(last["export_date"]),
+                t(status) if status in ("loaded", "failed") else status,
+                lang.num(last["rows_read"]),
+                lang.num(last["rows_loaded"]),
+                lang.num(last["rows_quarantined"]),
+                lang.num(last["warnings"]),
+                lang.day(last_failure["export_date"]) if last_failure else t("none"),
             ]
         )
         if last_failure:
             failures.append(
-                f"{partner} {last_failure['export_date']}: {last_failure['detail'] or '(no detail)'}"
+                f"{partner} {lang.day(last_failure['export_date'])}: {last_failure['detail'] or t('no_detail')}"
             )
         if status != "failed" and last["detail"]:
-            notes.append(f"{partner} {last['export_date']}: {last['detail']}")
-    headers = [
-        "partner",
-        "last delivery",
-        "status",
-        "read",
-        "loaded",
-        "quarantined",
-        "warnings",
-        "last failure",
-    ]
+            notes.append(f"{partner} {lang.day(last['export_date'])}: {last['detail']}")
+    headers = ["col_partner", "col_last_delivery", "col_status", "col_read", "col_loaded",
+               "col_quarantined", "col_warnings", "col_last_failure"]  # fmt: skip
     if rows:
-        out += _painted(
-            table(headers, rows, right={3, 4, 5, 6}), [r[2] == "failed" for r in rows], s
-        )
+        bad = [r[2] == t("failed") for r in rows]
+        out.append(table([t(h) for h in headers], rows, right={3, 4, 5, 6}, bad=bad))
     else:
-        out.append("  (no partner-day delivered yet)")
+        out.append("  " + t("nothing_delivered"))
     if failures:
         out.append("")
-        out.append(s.bold("Last failure per partner"))
-        out += _wrapped(failures, s.bad)
+        out.append(Text(t("last_failures"), style="bold"))
+        out += [_indent(Text(f, style=BAD), (0, 0, 0, 2)) for f in failures]
     if notes:
         out.append("")
-        out.append("Notes on the last delivery")
-        out += _wrapped(notes, str)
+        out.append(t("notes_last_delivery"))
+        out += [_indent(Text(n), (0, 0, 0, 2)) for n in notes]
     out.append("")
 
     # freshness
     ref_day = pub.loads.filter(pl.col("status") == "loaded")["export_date"].max()
-    out.append(s.bold(f"Freshness (against the reference day {ref_day or ref or '-'})"))
+    shown_ref = ref_day or ref
+    out.append(Text(t("freshness", day=lang.day(shown_ref) if isinstance(shown_ref, date) else "-"), style="bold"))  # fmt: skip
     frows: list[list[str]] = []
     behind: list[str] = []
+    flags: list[bool] = []
     for f in pub.freshness.iter_rows(named=True):
-        state = freshness_state(f)
-        if state != "ok":
+        state = freshness_state(f, lang)
+        flags.append(needs_attention(f))
+        if flags[-1]:
             behind.append(f["partner"])
-        days = f["days_behind"]
         frows.append(
             [
                 f["partner"],
-                _day(f["latest_export_date"]),
-                _day(f["expected_export_date"]),
-                num(days),
-                num(f["missing_days"]),
+                lang.day(f["latest_export_date"]),
+                lang.day(f["expected_export_date"]),
+                lang.num(f["days_behind"]),
+                lang.num(f["missing_days"]),
                 state,
             ]
         )
-    headers = ["partner", "latest", "expected", "days behind", "missing days", "state"]
+    headers = ["col_partner", "col_latest", "col_expected", "col_days_behind", "col_missing_days", "col_state"]  # fmt: skip
     if frows:
-        out += _painted(table(headers, frows, right={3, 4}), [r[-1] != "ok" for r in frows], s)
+        out.append(table([t(h) for h in headers], frows, right={3, 4}, bad=flags))
     else:
-        out.append("  (no partner has delivered yet)")
+        out.append("  " + t("no_partner_delivered"))
     out.append("")
     if behind:
-        out.append(s.bad(f"{len(behind)} partner(s) behind or with gaps: {', '.join(behind)}"))
+        out.append(Text(t("behind_list", n=len(behind), partners=", ".join(behind)), style=BAD))
     elif frows:
-        out.append("All partners up to date.")
+        out.append(t("all_up_to_date"))
     return out
 
 
-def freshness_state(row: dict[str, object]) -> str:
+def _indent(part: Renderable, pad: tuple[int, int, int, int]) -> Renderable:
+    return Padding(part, pad, expand=False)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int],
+          bad: Sequence[bool]) -> Renderable:  # fmt: skip
+    """Aligned columns two spaces apart, indented; rows flagged bad in bold red (on a terminal)."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                 header_style="", expand=False)  # fmt: skip
+    for i, h in enumerate(headers):
+        grid.add_column(h, justify="right" if i in right else "left", no_wrap=True)
+    for row, flagged in zip(rows, bad, strict=True):
+        grid.add_row(*row, style=BAD if flagged else None)
+    return _indent(grid, (0, 0, 0, 2))
+
+
+def needs_attention(row: dict[str, object]) -> bool:
+    """Whether a partner_freshness row is behind or has scheduled deliveries missing."""
+    days, missing = row["days_behind"], row["missing_days"]
+    return (
+        row["latest_export_date"] is None
+        or (isinstance(days, int) and days > 0)
+        or (isinstance(missing, int) and missing > 0)
+    )
+
+
+def freshness_state(row: dict[str, object], lang: Language = ENGLISH) -> str:
     """'ok', or why a partner_freshness row needs attention: behind, or deliveries missing."""
     days = row["days_behind"]
     missing = row["missing_days"]
     parts = []
     if row["latest_export_date"] is None:
-        parts.append("BEHIND: nothing loaded")
+        parts.append(lang.t("behind_nothing_loaded"))
     elif isinstance(days, int) and days > 0:
-        parts.append(f"BEHIND by {days} day{'s' if days != 1 else ''}")
+        parts.append(lang.t("behind_by", n=days))
     if isinstance(missing, int) and missing > 0:
-        parts.append(f"{missing} scheduled deliver{'ies' if missing != 1 else 'y'} missing")
-    return "; ".join(parts) or "ok"
+        parts.append(lang.t("deliveries_missing", n=missing))
+    return "; ".join(parts) or lang.t("ok")
 
 
-def _painted(lines: list[str], bad: list[bool], s: _Style) -> list[str]:
-    """Indent a table; rows flagged bad in bold red on a terminal (header and rule are 2 lines)."""
-    return ["  " + (s.bad(line) if i >= 2 and bad[i - 2] else line) for i, line in enumerate(lines)]
+def console(stream: TextIO) -> Console:
+    """A console on `stream`: colour only on a terminal (rich honours NO_COLOR and TERM=dumb);
+    piped, wide enough that no table is cut or wrapped."""
+    isatty = getattr(stream, "isatty", lambda: False)
+    terminal = bool(isatty())
+    return Console(file=stream, force_terminal=terminal, width=None if terminal else 200,
+                   highlight=False, markup=False, soft_wrap=not terminal)  # fmt: skip
 
 
-def _day(value: date | None) -> str:
-    return "-" if value is None else str(value)
-
-
-def _wrapped(items: list[str], paint) -> list[str]:  # type: ignore[no-untyped-def]
-    lines: list[str] = []
-    for item in items:
-        wrapped = textwrap.wrap(item, width=96, subsequent_indent="      ") or [item]
-        lines += ["  " + paint(w) for w in wrapped]
-    return lines
-
-
-def show(stream: TextIO | None = None) -> int:
+def show(stream: TextIO | None = None, lang: Language = ENGLISH) -> int:
     """Print the status report; 0, or 2 when nothing is published yet."""
     stream = sys.stdout if stream is None else stream
     try:
@@ -290,6 +266,12 @@ def show(stream: TextIO | None = None) -> int:
     except NotPublished as exc:
         print(f"umkm status: {exc}", file=sys.stderr)
         return 2
-    for line in render(pub, _Style(stream)):
-        print(line, file=stream)
+    out = console(stream)
+    with out.capture() as captured:
+        for part in render(pub, lang):
+            out.print(part)
+    text = captured.get()
+    if not out.is_terminal:  # piped: no padding after the last column
+        text = "".join(line.rstrip() + "\n" for line in text.splitlines())
+    stream.write(text)
     return 0
