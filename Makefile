@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: install demo test lint serve bench clean
+.PHONY: install demo test mutate lint serve bench clean
 
 install: .venv/bin/umkm
 
@@ -30,6 +30,10 @@ demo: install
 
 test: install
 	.venv/bin/pytest -q -n 2 --dist loadscope
+
+# the mutation test's long run: N damaged partner-days (default 300), seed SEED
+mutate: install
+	UMKM_MUTATIONS=$${N:-300} UMKM_MUTATION_SEED=$${SEED:-1} .venv/bin/pytest -q -p no:xdist -s tests/test_mutations.py -k many
 
 lint: install
 	.venv/bin/ruff check .
