@@ -41,7 +41,6 @@ import logging
 import os
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +48,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from tenacity import (
+    Retrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_chain,
+    wait_fixed,
+)
 
 from pipelines.contracts import Contract
 from pipelines.files import fsync_dir
@@ -572,19 +579,31 @@ class _Puller:
         self._fs = None  # fsspec closes the connection when the filesystem is collected
 
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
-        """fn(filesystem), retried on a new connection after a failure (bounded)."""
-        for attempt in range(ATTEMPTS):
-            try:
-                return fn(self.connect())
-            except FileNotFoundError:
-                raise
-            except Exception as exc:
-                self._fs = None
-                if attempt == ATTEMPTS - 1 or isinstance(exc, PermissionError):
-                    raise PullFailed(
-                        f"{what}: {describe(exc, self._scrub)} (after {attempt + 1} attempt(s))"
-                    ) from None
-                time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+        """fn(filesystem), retried on a new connection after a failure (tenacity: ATTEMPTS in
+        all, BACKOFF_SECONDS apart); a missing file is an answer, a refused key is final."""
+        retrying = Retrying(
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=wait_chain(*(wait_fixed(s) for s in BACKOFF_SECONDS)),
+            retry=retry_if_not_exception_type((FileNotFoundError, PermissionError)),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    try:
+                        return fn(self.connect())
+                    except FileNotFoundError:
+                        raise
+                    except Exception:
+                        self._fs = None  # the next attempt connects anew
+                        raise
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            tried = retrying.statistics.get("attempt_number", 1)
+            raise PullFailed(
+                f"{what}: {describe(exc, self._scrub)} (after {tried} attempt(s))"
+            ) from None
         raise AssertionError("unreachable")
 
     def _ls(self, path: str) -> list[dict[str, Any]]:
