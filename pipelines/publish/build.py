@@ -10,8 +10,9 @@ The file is written in storage version 64, the only one DuckDB 1.0 and 1.1 read 
 1.5 reads 64-68; 2.0 writes 999 by default, which no 1.x opens). BI drivers bundle a 1.x DuckDB, so
 the file is for them, not for the pipeline's own DuckDB. DuckDB 2.0 writes 64 for any STORAGE_VERSION
 from 'v0.10.0' to 'v1.1.3'; they differ only in the serialisation features allowed, and 'v1.0.0'
-allows none that 1.0 lacks. Measured: 1.0.0, 1.1.3, 1.2.2 and 1.5.6 read it with its comments; no
-0.10 reads a file that 2.0 writes, whatever the version asked for (tests/test_published_clients.py).
+allows none that 1.0 lacks. Measured: 1.0.0, 1.1.3, 1.2.2, 1.3.2, 1.4.4 and 1.5.6 read every
+table, row and comment as 2.0 does (1.1.3 and 1.5.6 in tests/test_published_clients.py); no 0.10
+reads a file that 2.0 writes, whatever the version asked for. See the README's "BI" section.
 """
 
 from __future__ import annotations
