@@ -36,7 +36,7 @@ from pipelines.contracts import Contract
 from pipelines.reference import EARLIEST_JOINED
 
 SITE = "umkm"  # the Data Docs site's name
-PLUGINS = Path(__file__).resolve().parent / "gx_plugins"  # custom Data Docs views and styles
+PLUGINS = Path(__file__).resolve().parent / "gx_plugins"  # Data Docs views, vendored scripts
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 # the delivery frame holds file names, counts and the refusal reason: shown in full
 REFUSAL_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
@@ -134,7 +134,14 @@ def context(gx_dir: Path) -> Any:
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(gx_dir / "data_docs"),
                 },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "view": _view("OfflineIndexPageView"),
+                },
+                "site_section_builders": {
+                    section: {"view": _view("OfflinePageView")}
+                    for section in ("expectations", "validations", "profiling")
+                },
             }
         },
         analytics_enabled=False,
@@ -142,6 +149,10 @@ def context(gx_dir: Path) -> Any:
     ctx = gx.get_context(mode="ephemeral", project_config=config)
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return ctx
+
+
+def _view(name: str) -> dict[str, str]:
+    return {"module_name": "pipelines.quality.gx_views", "class_name": name}
 
 
 # --- the suites ------------------------------------------------------------------------------
@@ -161,14 +172,12 @@ def record_expectations(contract: Contract) -> list[Any]:
 
     parsed = Column("malformed").is_null() & (Column("is_deletion") == False)  # noqa: E712
     keyed = parsed & Column("listing_key").is_not_null()
+    valid: Any = keyed  # the records that reach the joined-date rules
     if contract.requires_identifier:
-        # records that reach the joined-date rules: keyed with at least one valid identifier
-        # (an OR of AND groups: the form GX conditions allow)
+        # keyed with at least one valid identifier (an OR of AND groups: the form GX allows)
         valid = OrCondition(
             conditions=[keyed & Column(c).is_not_null() for c in ("nib", "nik_ps", "phone_ps")]
         )
-    else:
-        valid = keyed
     rules = [
         _described(gxe.ExpectColumnValuesToBeNull(column="malformed"), WELL_FORMED),
         _described(
@@ -459,8 +468,8 @@ def _run_delivery(gx_dir: Path, contract: Contract, export_date: date,
         _frame_batch,
         REFUSAL_FORMAT,
     )
-    return _only(checkpoint.run(batch_parameters={"dataframe": frame},
-                                run_id=_run_id(export_date)))  # fmt: skip
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id(export_date))
+    return _only(gx_dir, result, f"{contract.partner} {export_date.isoformat()} delivered files")
 
 
 def _run_records(gx_dir: Path, con: duckdb.DuckDBPyConnection, database: str,
@@ -477,11 +486,16 @@ def _run_records(gx_dir: Path, con: duckdb.DuckDBPyConnection, database: str,
         )
     finally:
         target.con = None
-    return _only(result)
+    return _only(gx_dir, result, f"{contract.partner} {export_date.isoformat()} records")
 
 
-def _only(checkpoint_result: Any) -> Any:
-    (result,) = checkpoint_result.run_results.values()
+def _only(gx_dir: Path, checkpoint_result: Any, asset: str) -> Any:
+    """The one validation result of a Checkpoint run, stored again with the partner-day named
+    as its data asset (GX's pages show the data asset from `batch_kwargs`, which a fluent data
+    source leaves empty: "Data asset: None")."""
+    ((key, result),) = checkpoint_result.run_results.items()
+    result.meta["batch_kwargs"] = {"data_asset_name": asset}
+    context(gx_dir).validation_results_store.set(key, result)
     return result
 
 
