@@ -124,3 +124,18 @@ def test_data_docs_site_has_a_page_per_result_and_no_personal_values(settings: S
             content = path.read_text()
             for secret in PERSONAL:
                 assert secret not in content, f"{secret} in {path}"
+
+
+def test_a_later_run_renders_only_its_own_results_and_indexes_them_all(settings: Settings) -> None:
+    """Pages of earlier runs are left as they are; the index lists every stored result."""
+    deliver_three_days(settings)
+    run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    docs = settings.gx_dir / "data_docs"
+    before = {p: p.stat().st_mtime_ns for p in (docs / "validations").rglob("*.html")}
+    b.pasarnusa(settings.landing, "2024-01-04", [row("PN1", NIKS[0], "2023-06-01")])
+    run_plain(settings, date(2024, 1, 4), date(2024, 1, 4))
+    after = {p: p.stat().st_mtime_ns for p in (docs / "validations").rglob("*.html")}
+    assert {p: after[p] for p in before} == before
+    assert len(after) == len(before) + 2
+    index = (docs / "index.html").read_text()
+    assert all(str(p.relative_to(docs)) in index for p in after)

@@ -559,9 +559,16 @@ def rule_counts(con: duckdb.DuckDBPyConnection, records: str) -> pl.DataFrame:
 
 
 def build_site(gx_dir: Path) -> Path:
-    """Build the whole Data Docs site (index, suites, every stored result): its index page."""
+    """Build the Data Docs site: the pages of results that have none yet (a run renders only its
+    own), every suite, and the index of every stored result. Its index page."""
     _imported()
     with _gx_lock:
         ctx = context(gx_dir)
-        ctx.build_data_docs(site_names=[SITE])
+        site = gx_dir / "data_docs" / "validations"
+        new = [
+            key for key in ctx.validation_results_store.list_keys()
+            if not Path(str(site.joinpath(*map(str, key.to_tuple()))) + ".html").exists()
+        ]  # fmt: skip
+        suites = ctx.expectations_store.list_keys()
+        ctx.build_data_docs(site_names=[SITE], resource_identifiers=[*new, *suites])
     return gx_dir / "data_docs" / "index.html"
