@@ -1,5 +1,12 @@
 """Write a landing area: `<out>/<partner>/<export_date>/<files>` for every scheduled delivery.
 
+The partners are the contracts' (UMKM_CONTRACTS), each delivering on the days its contract
+schedules, its files named as the contract says. The six shipped partners have hand-made
+formats that carry their quirks and faults (formats.py, faults.py); any other contract is
+written from the contract alone (contracted.py). A day a contract version other than the first
+is in force is written as that version says (columns renamed, another date format, another
+separator).
+
 The loop is over days, then chunks of businesses, then the partners delivering that day: each
 chunk is generated once per day and feeds every partner's files, so memory holds one chunk
 and one chunk's rows per partner, whatever the number of businesses.
@@ -8,7 +15,7 @@ and one chunk's rows per partner, whatever the number of businesses.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +24,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from pipelines.contracts import SINGLE_BYTE, Contract, load_contracts
+from pipelines.synthetic import contracted
 from pipelines.synthetic import faults as F
 from pipelines.synthetic import formats as fmt
 from pipelines.synthetic.world import (
@@ -38,9 +47,6 @@ from pipelines.synthetic.writers import (
     write_manifest,
     write_success,
 )
-
-DAILY = ("pasarnusa", "tokoraya", "belanjaku", "kedaiantar")
-WITH_MANIFEST = ("pasarnusa", "belanjaku", "kedaiantar")
 
 KEDAIANTAR_SCHEMA = pa.schema(
     [
@@ -75,26 +81,45 @@ class GenerateSummary:
     faults: int
 
 
-def schedule(start: date, end: date) -> dict[str, list[date]]:
-    """Delivery days per partner: daily ones every day, lkpp-ekatalog on Mondays, lapakdesa on
-    the last day of each month."""
+def schedule(start: date, end: date, contracts: Mapping[str, Contract] | None = None) -> dict[str, list[date]]:  # fmt: skip
+    """Delivery days per partner, as its contract schedules them."""
+    contracts = load_contracts() if contracts is None else contracts
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    out = {p: list(days) for p in DAILY}
-    out[EKATALOG] = [d for d in days if d.weekday() == 0]
-    out["lapakdesa"] = [d for d in days if (d + timedelta(days=1)).day == 1]
-    return out
+    return {p: [d for d in days if c.is_scheduled(d)] for p, c in _ordered(contracts).items()}
 
 
-def file_name(partner: str, day: date) -> str:
-    """The main data file of a partner-day (belanjaku: its first part)."""
-    return {
-        "pasarnusa": "sellers.csv.gz",
-        "tokoraya": f"TOKORAYA_MERCHANT_{day:%d%m%Y}.csv",
-        "belanjaku": "part-00000.jsonl.gz",
-        "kedaiantar": "outlets.parquet",
-        "lapakdesa": f"Laporan_UMKM_{day:%Y-%m}.xlsx",
-        EKATALOG: "penyedia_umkm.csv",
-    }[partner]
+def _ordered(contracts: Mapping[str, Contract]) -> dict[str, Contract]:
+    """The contracts in generation order: the hand-made partners first, then the others."""
+    made = [p for p in PARTNERS if p in contracts]
+    return {p: contracts[p] for p in [*made, *sorted(set(contracts) - set(made))]}
+
+
+def file_name(contract: Contract, day: date, part: int = 0) -> str:
+    """A data file of a partner-day, as the contract version in force names it."""
+    return contract.on(day).files.example(day, part)
+
+
+def adapt(frame: pl.DataFrame, base: Contract, version: Contract) -> pl.DataFrame:
+    """A hand-made partner's rows (its first contract's columns) as a later version writes them:
+    columns renamed, dropped or reordered, words of scale and status and the date format
+    changed (from the `_joined` helper). A field the first version lacks cannot be made up."""
+    by_raw = {base.raw_name(c): c for c in base.columns}
+    out = []
+    for c in version.columns:
+        old = by_raw.get(version.raw_name(c))
+        if old is None or old.name not in frame.columns:
+            raise ValueError(
+                f"{version.partner}: the version from {version.version_from} adds field {c.field} "
+                f"({c.name!r}), which the hand-made generator of this partner does not write"
+            )
+        expr = pl.col(old.name)
+        if c.parse != old.parse and c.field == "joined":
+            expr = contracted.date_text(pl.col("_joined"), pl.lit(0), str(c.parse))
+        if c.values != old.values and c.values and old.values:
+            words = {k.lower(): contracted.word(c, v) for k, v in old.values.items()}
+            expr = expr.str.to_lowercase().replace_strict(words, default=expr)
+        out.append(expr.alias(c.name))
+    return frame.select(*out, pl.col("^_.*$"))
 
 
 @dataclass
@@ -106,6 +131,7 @@ class PartnerDay:
     first: bool
     folder: Path
     faults: F.DayFaults
+    contract: Contract  # the partner's (all its versions)
     part_rows: int = PART_ROWS
     records: int = 0
     dropped: int = 0  # sellers beyond the Excel sheet's last row (lapakdesa, huge worlds)
@@ -115,7 +141,7 @@ class PartnerDay:
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         has, p = self.faults.has, self.partner
-        path = self.folder / file_name(p, self.day)
+        path = self.folder / file_name(self.contract, self.day)
         if p == "pasarnusa":
             if has("renamed_column"):
                 self._rename = {"owner_phone": "owner_hp"}
@@ -150,6 +176,23 @@ class PartnerDay:
             if has("reordered_columns"):
                 columns = columns[3:] + columns[:3]
             self._sink = CsvSink(path, columns, bom=True)
+        version = self.contract.on(self.day)
+        if version.version_from is not None:
+            # a later version of the contract is in force: its columns, in its text format
+            if (
+                version.format != "csv"
+                or version.csv is None
+                or not isinstance(self._sink, CsvSink)
+            ):
+                raise ValueError(f"{p}: the generator follows a version of a hand-made partner's CSV export only")  # fmt: skip
+            self._sink.close()
+            path.unlink()
+            self._sink = CsvSink(
+                self.folder / file_name(self.contract, self.day), [c.name for c in version.columns],
+                separator=version.csv.separator, crlf=version.csv.line_end == "crlf",
+                encoding=SINGLE_BYTE.get(version.csv.encoding, "utf-8"),
+                bom=version.csv.encoding == "utf-8-sig", compress=version.files.compression == "gzip",
+            )  # fmt: skip
 
     def rows(self, chunk: Chunk) -> pl.DataFrame:
         """This partner-day's rows from one chunk, faults applied."""
@@ -172,14 +215,17 @@ class PartnerDay:
             frame = fmt.ekatalog_day(chunk, d)
         if self.faults.kinds:
             frame = self.faults.apply(frame)
+        version = self.contract.on(d)
+        if version.version_from is not None:
+            return adapt(frame, self.contract, version)
         return frame.rename(self._rename)
 
     def _locate(self, number: int) -> tuple[str, int]:
         """(file, record number in it) of the partner-day's `number`-th record."""
-        if self.partner == "belanjaku":
+        if self.contract.files.part_rows:
             part, row = divmod(number - 1, self.part_rows)
-            return f"part-{part:05d}.jsonl.gz", row + 1
-        return file_name(self.partner, self.day), number
+            return file_name(self.contract, self.day, part), row + 1
+        return file_name(self.contract, self.day), number
 
     def add(self, chunk: Chunk) -> None:
         frame = self.rows(chunk)
@@ -200,14 +246,14 @@ class PartnerDay:
     def finish(self) -> int:
         """Close the files, write manifest and `_SUCCESS` (in that order); return file count."""
         files: list[Written] = self._sink.close()
-        has, main = self.faults.has, file_name(self.partner, self.day)
+        has, main = self.faults.has, file_name(self.contract, self.day)
         if self.faults.pending_truncation and self.records:
             F.truncate_last_line(files[0].path)
             self.faults.record("truncated_last_line", main, self.records)
         if has("empty_file"):
             files[0].path.write_bytes(b"")
         count = len(files)
-        if self.partner in WITH_MANIFEST:
+        if self.contract.on(self.day).manifest == "required":
             write_manifest(self.folder, files, rows_delta=7 if has("manifest_rows_mismatch") else 0)
             count += 1
             if has("manifest_sha256_mismatch"):
@@ -226,17 +272,27 @@ class _Stats:
     umkm: int = 0
     vendors: int = 0
     dropped: int = 0
-    listings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MARKETPLACES, 0))
+    listings: dict[str, int] = field(default_factory=dict)
 
-    def add(self, chunk: Chunk, last_monday: date | None) -> None:
-        lst = chunk.listings.filter(pl.col("delivered") < date(9999, 12, 31))
+    def add(self, chunk: Chunk, last_monday: date | None, contracts: Mapping[str, Contract]) -> None:  # fmt: skip
+        made = [i for i, p in enumerate(MARKETPLACES) if p in contracts]
+        lst = chunk.listings.filter(
+            (pl.col("delivered") < date(9999, 12, 31)) & pl.col("partner").is_in(made)
+        )
         self.businesses += chunk.n
-        for i, partner in enumerate(MARKETPLACES):
-            self.listings[partner] += lst.filter(pl.col("partner") == i).height
+        for i in made:
+            partner = MARKETPLACES[i]
+            self.listings[partner] = self.listings.get(partner, 0) + lst.filter(pl.col("partner") == i).height  # fmt: skip
         # one UMKM per business with a delivered listing, less owners' second businesses
         # (linked to the business before them through the owner's NIK)
         seen = np.zeros(chunk.n, dtype=bool)
         seen[lst["bi"].to_numpy()] = True
+        for partner, contract in contracts.items():
+            if partner in PARTNERS or contract.channel != "marketplace":
+                continue
+            own = contracted.listings(chunk, contract).filter(pl.col("joined") <= chunk.world.end)
+            self.listings[partner] = self.listings.get(partner, 0) + own.height
+            seen[own["gid"].to_numpy() - chunk.first_gid] = True
         second = chunk.biz["same_owner"].to_numpy() & seen & np.roll(seen, 1)
         self.umkm += int(seen.sum() - second.sum())
         if last_monday is not None:
@@ -256,19 +312,22 @@ def generate(
     *,
     chunk_size: int = CHUNK_SIZE,
     part_rows: int = PART_ROWS,
+    contracts: Mapping[str, Contract] | None = None,
 ) -> GenerateSummary:
-    """Write the six partners' exports for every delivery day in [start, end] under `out`,
-    plus `_generator/world.json` (and `faults.jsonl` with `faults`). Same arguments, same bytes.
+    """Write every contract's partner's exports (default: the contracts of UMKM_CONTRACTS) for
+    every delivery day in [start, end] under `out`, plus `_generator/world.json` (and
+    `faults.jsonl` with `faults`: the shipped partners' defects). Same arguments, same bytes.
     """
+    contracts = _ordered(load_contracts() if contracts is None else contracts)
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     if merchants < 0 or chunk_size < 1:
         raise ValueError("merchants must be >= 0 and chunk_size >= 1")
     out = Path(out)
     world = World(seed=seed, merchants=merchants, start=start, end=end, chunk_size=chunk_size)
-    deliveries = schedule(start, end)
+    deliveries = schedule(start, end, contracts)
     plan = F.plan(deliveries, seed) if faults else {}
-    mondays = deliveries[EKATALOG]
+    mondays = deliveries.get(EKATALOG, [])
     delivering = {p: set(d) for p, d in deliveries.items()}
     stats = _Stats()
     injected: list[dict] = []
@@ -276,16 +335,24 @@ def generate(
     cached: Chunk | None = None
     for offset in range((end - start).days + 1):
         day = start + timedelta(days=offset)
-        writers = [
+        writers: list[PartnerDay | contracted.ContractDay] = [
             PartnerDay(
                 partner,
                 day,
                 first=day == deliveries[partner][0],
                 folder=out / partner / day.isoformat(),
                 faults=F.DayFaults(partner, day, plan.get((partner, day), [])),
+                contract=contract,
                 part_rows=part_rows,
             )
-            for partner in PARTNERS
+            if partner in PARTNERS
+            else contracted.ContractDay(
+                contract.on(day),
+                day,
+                first=day == deliveries[partner][0],
+                folder=out / partner / day.isoformat(),
+            )
+            for partner, contract in contracts.items()
             if day in delivering[partner]
         ]
         for k in range(world.n_chunks):
@@ -294,18 +361,20 @@ def generate(
             if world.n_chunks == 1:
                 cached = chunk
             if offset == 0:
-                stats.add(chunk, mondays[-1] if mondays else None)
+                stats.add(chunk, mondays[-1] if mondays else None, contracts)
             for w in writers:
                 w.add(chunk)
         for w in writers:
             n = w.finish()
             files += n
             partner_days += 1
-            injected.extend(w.faults.injected)
-            stats.listings["lapakdesa"] -= w.dropped
-            stats.dropped += w.dropped
+            done = w.faults.injected if isinstance(w, PartnerDay) else []
+            injected.extend(done)
+            if isinstance(w, PartnerDay) and w.dropped:
+                stats.listings[w.partner] -= w.dropped
+                stats.dropped += w.dropped
             if progress is not None:
-                kinds = sorted({f["kind"] for f in w.faults.injected})
+                kinds = sorted({f["kind"] for f in done})
                 note = f" [faults: {', '.join(kinds)}]" if kinds else ""
                 progress(f"{w.partner} {day}: {w.records:,} records, {n} files{note}")
     gen = out / "_generator"
