@@ -20,7 +20,7 @@ from pipelines.settings import Settings
 def stage(settings: Settings, partner: str, day: date | str, to_files: bool = False) -> Step:
     """Inspect, read, normalise and validate one delivered partner-day into its staged tables."""
     day = date.fromisoformat(day) if isinstance(day, str) else day
-    contract = load_contracts()[partner]
+    contract = load_contracts()[partner].on(day)  # the version in force that day
     folder = Path(settings.landing) / partner / day.isoformat()
     pd = PartnerDay(partner, day, folder, (folder / "_SUCCESS").exists())
     config = RunConfig.from_settings(settings, settings.key_bytes()).stage_config("tests", to_files)

@@ -25,23 +25,30 @@ REFERENCE_DIR = Path(__file__).resolve().parent.parent / "schemas" / "reference"
 # "Programme start: 2020-05-14 (launch of the national "go digital" movement for UMKM)."
 PROGRAMME_START = date(2020, 5, 14)
 
+
+@dataclass(frozen=True)
+class Rules:
+    """What partners.md says of one partner that the tables depend on. A partner we do not ship
+    is described the same way (tests write its rules from its contract's words)."""
+
+    channel: str = "marketplace"  # or "ekatalog": "a separate channel ... never creates listings"
+    cadence: str = "daily"  # daily | weekly | monthly (the month's last day)
+    weekday: int = 0  # weekly: the export date's weekday (Monday = 0)
+    grouped: bool = False  # kedaiantar: "a listing here is a brand, not an outlet"
+    by_name: bool = False  # lapakdesa: listings "compare by normalised `Nama Usaha`, then NIB"
+    not_counted: str | None = None  # lkpp-ekatalog: `Non UMKM` vendors are not counted
+
+
 # partners.md: the five marketplaces; "lkpp-ekatalog is a separate channel (see
-# `ekatalog_progress`) and never creates listings."
-MARKETPLACES = ("belanjaku", "kedaiantar", "lapakdesa", "pasarnusa", "tokoraya")
-EKATALOG = "lkpp-ekatalog"
-# partners.md: kedaiantar "a listing here is a brand, not an outlet"
-GROUPED_BY_OUTLET = "kedaiantar"
-# partners.md: lapakdesa listings "compare by normalised `Nama Usaha`, then NIB"
-LAPAKDESA = "lapakdesa"
-# partners.md cadences: lkpp-ekatalog "every Monday"; lapakdesa "delivered in the folder of the
-# month's last day"; every other partner daily.
-CADENCE = {
-    "belanjaku": "daily",
-    "kedaiantar": "daily",
-    "lapakdesa": "monthly",
-    "lkpp-ekatalog": "weekly_monday",
-    "pasarnusa": "daily",
-    "tokoraya": "daily",
+# `ekatalog_progress`) and never creates listings." Cadences: lkpp-ekatalog "every Monday";
+# lapakdesa "delivered in the folder of the month's last day"; every other partner daily.
+SHIPPED: dict[str, Rules] = {
+    "belanjaku": Rules(),
+    "kedaiantar": Rules(grouped=True),
+    "lapakdesa": Rules(cadence="monthly", by_name=True),
+    "lkpp-ekatalog": Rules(channel="ekatalog", cadence="weekly", not_counted="non_umkm"),
+    "pasarnusa": Rules(),
+    "tokoraya": Rules(),
 }
 
 SCALE_RANK = {"mikro": 1, "kecil": 2, "menengah": 3}
@@ -233,7 +240,7 @@ def brand_record(outlets: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def build_listings(
-    content: Mapping[tuple[str, date], PartnerDay],
+    content: Mapping[tuple[str, date], PartnerDay], partners: Mapping[str, Rules] = SHIPPED
 ) -> dict[tuple[str, str], Listing]:
     # "Listing: one seller as one partner knows it, keyed by (partner, listing key)."
     # "A listing exists once it has a valid record; its attributes are those of its latest valid
@@ -244,14 +251,14 @@ def build_listings(
     history: dict[tuple[str, str], list[tuple[tuple, Mapping[str, Any]]]] = {}
     identifiers: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for (partner, export_date), pd in sorted(content.items()):
-        if partner not in MARKETPLACES:
+        if partners[partner].channel != "marketplace":
             continue
         valid = [r for r in pd.records if is_valid(r)]
         for record in valid:
             identifiers.setdefault((partner, record["listing_key"]), set()).update(
                 identifiers_of(record)
             )
-        if partner == GROUPED_BY_OUTLET:
+        if partners[partner].grouped:
             brands: dict[str, list[Mapping[str, Any]]] = {}
             for record in valid:
                 brands.setdefault(record["listing_key"], []).append(record)
@@ -292,13 +299,13 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def earliest_order(listing: Listing) -> tuple:
+def earliest_order(listing: Listing, partners: Mapping[str, Rules] = SHIPPED) -> tuple:
     # "the province of its earliest-joined listing (ties: partner name, then listing key as text,
     # ascending; lapakdesa listings compare by normalised `Nama Usaha`, then NIB)"
     # READING: "NIB" is the listing's NIB (the one its key is made of); a lapakdesa listing
     # without a NIB (keyed by NIK) comes after those with one; two lapakdesa listings with the
     # same name and no NIB fall back to the listing key as text. Strings compare by code point.
-    if listing.partner == LAPAKDESA:
+    if partners[listing.partner].by_name:
         nib = listing.record["tie_nib"]
         key: tuple = (listing.record["tie_name"], nib is None, nib or "", listing.key)
     else:
@@ -306,7 +313,9 @@ def earliest_order(listing: Listing) -> tuple:
     return (listing.joined, listing.partner, key)
 
 
-def build_umkm(listings: Mapping[tuple[str, str], Listing]) -> list[Umkm]:
+def build_umkm(
+    listings: Mapping[tuple[str, str], Listing], partners: Mapping[str, Rules] = SHIPPED
+) -> list[Umkm]:
     # "UMKM (the unit the programme counts): a connected group of listings, across all partners,
     # linked by sharing any valid identifier (same NIB, or same NIK, or same phone),
     # transitively."
@@ -329,7 +338,7 @@ def build_umkm(listings: Mapping[tuple[str, str], Listing]) -> list[Umkm]:
         onboarding = min(m.joined for m in members)
         # "Its province is the province of its earliest-joined listing (...), `NULL` when that
         # listing's province is unknown."
-        first = min(members, key=earliest_order)
+        first = min(members, key=lambda m: earliest_order(m, partners))
         province = first.record["province_code"]
         # "Its scale is the largest known scale of its listings (`menengah` > `kecil` >
         # `mikro`), else `unknown`."
@@ -341,7 +350,9 @@ def build_umkm(listings: Mapping[tuple[str, str], Listing]) -> list[Umkm]:
         # a valid KBLI (same tie rule), else `unknown`."
         with_kbli = [m for m in members if m.record["kbli_category"] is not None]
         sector = (
-            min(with_kbli, key=earliest_order).record["kbli_category"] if with_kbli else "unknown"
+            min(with_kbli, key=lambda m: earliest_order(m, partners)).record["kbli_category"]
+            if with_kbli
+            else "unknown"
         )
         out.append(Umkm(members, onboarding, province, scale, sector))
     return out
@@ -352,21 +363,20 @@ def build_umkm(listings: Mapping[tuple[str, str], Listing]) -> list[Umkm]:
 # --------------------------------------------------------------------------------------------
 
 
-def is_scheduled(partner: str, day: date) -> bool:
-    cadence = CADENCE[partner]
-    if cadence == "daily":
+def is_scheduled(rules: Rules, day: date) -> bool:
+    if rules.cadence == "daily":
         return True
-    if cadence == "weekly_monday":
-        return day.weekday() == 0
+    if rules.cadence == "weekly":
+        return day.weekday() == rules.weekday
     return (day + timedelta(days=1)).month != day.month
 
 
-def latest_scheduled(partner: str, on_or_before: date) -> date:
+def latest_scheduled(rules: Rules, on_or_before: date) -> date:
     # "its latest scheduled delivery on or before the reference day: daily partners that day,
     # lkpp-ekatalog the last Monday, lapakdesa the last day of the last month that ended on or
     # before it"
     day = on_or_before
-    while not is_scheduled(partner, day):
+    while not is_scheduled(rules, day):
         day -= timedelta(days=1)
     return day
 
@@ -386,13 +396,15 @@ def days_between(first: date, last: date) -> list[date]:
 
 
 def reference_tables(
-    partner_days: Iterable[PartnerDay], delivered: Mapping[str, Iterable[date]]
+    partner_days: Iterable[PartnerDay],
+    delivered: Mapping[str, Iterable[date]],
+    partners: Mapping[str, Rules] = SHIPPED,
 ) -> dict[str, list[tuple]]:
     """Every published table as a list of row tuples (columns: TABLE_COLUMNS), unsorted."""
     partner_days = list(partner_days)
     ledger, content = current_content(partner_days)
-    listings = build_listings(content)
-    umkms = build_umkm(listings)
+    listings = build_listings(content, partners)
+    umkms = build_umkm(listings, partners)
     provinces = province_names()
     announcements = target_announcements()
 
@@ -474,7 +486,8 @@ def reference_tables(
         )
         return (n, reached)
 
-    out["progress_by_partner"] = dense(MARKETPLACES, partner_values)
+    marketplaces = sorted(p for p, r in partners.items() if r.channel == "marketplace")
+    out["progress_by_partner"] = dense(marketplaces, partner_values)
 
     # ekatalog_progress: `as_of_date` (each loaded lkpp-ekatalog export date), `umkm_vendors`
     # (vendors other than `Non UMKM` in that snapshot), `products` (their `jumlah_produk`
@@ -485,9 +498,13 @@ def reference_tables(
     # "other than Non UMKM" and counts; an unparseable `jumlah_produk` adds nothing; "the NIB of a
     # marketplace listing" is any NIB any of its valid records carried (its identifiers), and
     # "joined" is the listing's joined date (from its latest record).
+    # READING (more than one e-catalogue partner): one row per date any of them loaded an
+    # export of; its figures add up their vendors of that date, each partner's own "not
+    # counted" qualification left out.
     rows = []
+    catalogue_days: dict[date, list[Mapping[str, Any]]] = {}
     for (partner, export_date), pd in sorted(ledger.items()):
-        if partner != EKATALOG or pd.status != "loaded":
+        if partners[partner].channel != "ekatalog" or pd.status != "loaded":
             continue
         vendors: dict[str, Mapping[str, Any]] = {}
         for record in sorted(
@@ -496,7 +513,11 @@ def reference_tables(
         ):
             if record["quarantine_rule"] is None and record["listing_key"] is not None:
                 vendors[record["listing_key"]] = record
-        umkm_vendors = [v for v in vendors.values() if v["scale"] != "non_umkm"]
+        not_counted = partners[partner].not_counted
+        catalogue_days.setdefault(export_date, []).extend(
+            v for v in vendors.values() if v["scale"] != not_counted
+        )
+    for export_date, umkm_vendors in sorted(catalogue_days.items()):
         online_nibs = {
             value
             for lst in listings.values()
@@ -552,13 +573,13 @@ def reference_tables(
                 (d for (p, d), pd in ledger.items() if p == partner and pd.status == "loaded"),
                 default=None,
             )
-            expected = latest_scheduled(partner, ref)
+            expected = latest_scheduled(partners[partner], ref)
             behind = None if latest is None else max((expected - latest).days, 0)
             first = min(have)
             missing = sum(
                 1
                 for d in days_between(first, expected)
-                if is_scheduled(partner, d) and d not in have
+                if is_scheduled(partners[partner], d) and d not in have
             )
             rows.append((partner, latest, expected, behind, missing))
     out["partner_freshness"] = rows
