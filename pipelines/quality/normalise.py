@@ -193,6 +193,19 @@ def records_sql(
     def select(items: dict[str, str]) -> str:
         return ", ".join(f"{sql} AS {name}" for name, sql in items.items())
 
+    # every canonical record column (schemas/canonical.yaml `record`), from the last step
+    out = {
+        "partner": lit(contract.partner), "export_date": lit(export_date), "file": "_file",
+        "file_index": "_file_index", "row_number": "_row",
+        "is_deletion": "(raw_deletion AND _malformed IS NULL)",
+        "kbli_category": fields.kbli_category(clean("kbli")),
+        "quarantine_rule": "q.rule", "quarantine_column": "q.column",
+        "excerpt": f"CASE WHEN q IS NOT NULL AND _malformed IS NULL THEN {excerpt} END",
+        "warnings": "CASE WHEN q IS NOT NULL OR (raw_deletion AND _malformed IS NULL) "
+                    "THEN []::VARCHAR[] ELSE all_warnings END",
+        "malformed": "_malformed",
+    }  # fmt: skip
+
     return f"""
     WITH l0 AS (SELECT _file, _file_index,
                        coalesce(_row, rowid - {row_bases}[_file_index + 1] + 1) AS _row, _malformed,
@@ -207,19 +220,17 @@ def records_sql(
          l4 AS (SELECT *, {select(attrs)} FROM l3),
          l5 AS (SELECT *, {select(keys)} FROM l4),
          l6 AS (SELECT *, {rules} AS q, list_filter([{", ".join(warnings)}], lambda w: w IS NOT NULL) AS all_warnings FROM l5)
-    SELECT {lit(contract.partner)} AS partner, {lit(export_date)} AS export_date, _file AS file,
-           CAST(_file_index AS INTEGER) AS file_index, CAST(_row AS BIGINT) AS row_number,
-           listing_key, record_key, tie_name, tie_nib,
-           (raw_deletion AND _malformed IS NULL) AS is_deletion,
-           nib, nik_ps, phone_ps, province_code, regency_code, scale, kbli,
-           {fields.kbli_category(clean("kbli"))} AS kbli_category, joined_date, status,
-           CAST(turnover_idr AS DECIMAL(18,2)) AS turnover_idr, CAST(products AS BIGINT) AS products,
-           q.rule AS quarantine_rule, q.column AS quarantine_column,
-           CASE WHEN q IS NOT NULL AND _malformed IS NULL THEN {excerpt} END AS excerpt,
-           CASE WHEN q IS NOT NULL OR (raw_deletion AND _malformed IS NULL) THEN []::VARCHAR[]
-                ELSE all_warnings END AS warnings,
-           _malformed AS malformed
+    SELECT {_canonical_select(out)}
     FROM l6"""
+
+
+def _canonical_select(exprs: dict[str, str]) -> str:
+    """The canonical record columns in the schema's order and types; a column the step does
+    not compute is the step's column of that name."""
+    return ", ".join(
+        f"CAST({exprs.get(c.name, c.name)} AS {c.type}) AS {c.name}"
+        for c in canonical.record_columns()
+    )
 
 
 def _key_text(contract: Contract, text: Callable[[str], str]) -> str:
@@ -234,10 +245,10 @@ def _key_text(contract: Contract, text: Callable[[str], str]) -> str:
     return f"(CASE WHEN {present} THEN {joined} END)"
 
 
+# a listing-day's attributes: schemas/canonical.yaml `listing`, but its key and identifiers
 LISTING_ATTRIBUTES = [
-    "joined_date", "province_code", "regency_code", "scale", "kbli", "kbli_category",
-    "tie_name", "tie_nib", "status",
-]  # fmt: skip
+    c.name for c in canonical.listing_columns() if c.name not in ("listing_key", "idents")
+]
 
 
 def listing_day_sql(contract: Contract, records: str) -> str:

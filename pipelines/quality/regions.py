@@ -73,9 +73,9 @@ def _codes_sql() -> tuple[str, str]:
     return f"({provinces})", f"({regencies})"
 
 
-def _two_digits(expr: str) -> str:
-    """A province field such as `32`, 32 or `32.0` (a numeric spreadsheet cell), zero-padded."""
-    s = f"regexp_replace({expr}, '\\.0+$', '')"
+def _two_digits(s: str) -> str:
+    """A province code zero-padded to two digits (a spreadsheet number cell `32.0` reads `32`
+    when its contract column says `excel_numeric: keeps_digits`, intake/read.py)."""
     return f"(CASE WHEN length({s}) < 2 THEN lpad({s}, 2, '0') ELSE {s} END)"
 
 
