@@ -519,3 +519,13 @@ def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
 
 def marketplace_partners() -> list[str]:
     return [p for p, c in load_contracts().items() if c.channel == "marketplace"]
+
+
+def contracts_sha256(contracts: dict[str, Contract]) -> str:
+    """One hash over the partner contracts in force: each partner's name and the hash of its
+    whole contract (every version), in partner order."""
+    lines = "".join(
+        f"{p}\t{hashlib.sha256(c.model_dump_json(by_alias=True).encode('utf-8')).hexdigest()}\n"
+        for p, c in sorted(contracts.items())
+    )
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()

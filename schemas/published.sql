@@ -85,3 +85,29 @@ COMMENT ON COLUMN partner_freshness.latest_export_date IS 'Its latest loaded par
 COMMENT ON COLUMN partner_freshness.expected_export_date IS 'Its latest scheduled delivery on or before the reference day';
 COMMENT ON COLUMN partner_freshness.days_behind IS 'expected_export_date - latest_export_date in days, at least 0 (NULL when none has loaded)';
 COMMENT ON COLUMN partner_freshness.missing_days IS 'Scheduled deliveries from its first delivered partner-day to expected_export_date with no _SUCCESS folder';
+
+CREATE TABLE publications (
+    publication_id BIGINT NOT NULL, published_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    latest_export_date DATE, partner_days_changed BIGINT NOT NULL, umkm_onboarded BIGINT,
+    pipeline_version VARCHAR NOT NULL, contracts_sha256 VARCHAR NOT NULL
+);
+COMMENT ON TABLE publications IS 'One row per publication (a run''s swap of a new published file; a run that changes no value publishes nothing). Every earlier row is kept. Depends on when runs happened, unlike the tables above.';
+COMMENT ON COLUMN publications.publication_id IS '1 for the first publication, then +1';
+COMMENT ON COLUMN publications.published_at IS 'When the publication was recorded, just before its file was swapped in';
+COMMENT ON COLUMN publications.latest_export_date IS 'The latest export date of any loaded partner-day in this publication (NULL when none was loaded)';
+COMMENT ON COLUMN publications.partner_days_changed IS 'Partner-days whose partner_loads row was inserted or changed since the previous publication';
+COMMENT ON COLUMN publications.umkm_onboarded IS 'national_progress.umkm_onboarded on latest_export_date in this publication (the headline figure as first published)';
+COMMENT ON COLUMN publications.pipeline_version IS 'The pipeline release that built it';
+COMMENT ON COLUMN publications.contracts_sha256 IS 'SHA-256 over the partner contracts in force (each partner and the SHA-256 of its contract file, by partner)';
+
+CREATE TABLE national_progress_revisions (
+    publication_id BIGINT NOT NULL, as_of_date DATE NOT NULL, umkm_onboarded BIGINT NOT NULL,
+    umkm_online_total BIGINT NOT NULL, listings BIGINT NOT NULL, previous_umkm_onboarded BIGINT
+);
+COMMENT ON TABLE national_progress_revisions IS 'For each publication, one row per as_of_date whose umkm_onboarded, umkm_online_total or listings differs from the previous publication, or that the previous publication did not have (every day for the first). As first published: the smallest publication_id for a day; as published by P: the largest publication_id <= P.';
+COMMENT ON COLUMN national_progress_revisions.publication_id IS 'The publication (publications.publication_id) that published these values';
+COMMENT ON COLUMN national_progress_revisions.as_of_date IS 'The day the figures describe';
+COMMENT ON COLUMN national_progress_revisions.umkm_onboarded IS 'national_progress.umkm_onboarded on that day, as this publication published it';
+COMMENT ON COLUMN national_progress_revisions.umkm_online_total IS 'national_progress.umkm_online_total on that day, as this publication published it';
+COMMENT ON COLUMN national_progress_revisions.listings IS 'national_progress.listings on that day, as this publication published it';
+COMMENT ON COLUMN national_progress_revisions.previous_umkm_onboarded IS 'That day''s umkm_onboarded in the previous publication; NULL when it had no such day';

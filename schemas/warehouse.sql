@@ -119,3 +119,49 @@ CREATE TABLE IF NOT EXISTS umkm (
     listings BIGINT NOT NULL,
     reach STRUCT(partner VARCHAR, first DATE)[] NOT NULL  -- each partner it has a listing on, earliest joined
 );
+
+-- Publications and revisions (../shared/metrics.md): the history the published file carries.
+-- pipelines/publish/history.py records a publication here before its file is swapped in.
+CREATE TABLE IF NOT EXISTS publications (
+    publication_id BIGINT NOT NULL,     -- 1 for the first, then +1
+    published_at TIMESTAMPTZ NOT NULL,
+    latest_export_date DATE,            -- NULL when no partner-day was loaded
+    partner_days_changed BIGINT NOT NULL,
+    umkm_onboarded BIGINT,              -- national_progress.umkm_onboarded on latest_export_date
+    pipeline_version VARCHAR NOT NULL,
+    contracts_sha256 VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS national_progress_revisions (
+    publication_id BIGINT NOT NULL,
+    as_of_date DATE NOT NULL,
+    umkm_onboarded BIGINT NOT NULL,
+    umkm_online_total BIGINT NOT NULL,
+    listings BIGINT NOT NULL,
+    previous_umkm_onboarded BIGINT      -- NULL when the previous publication had no such day
+);
+
+-- Operators' side (never published): each publication's partner-days whose partner_loads row
+-- was inserted or changed since the previous publication.
+CREATE TABLE IF NOT EXISTS publication_partner_days (
+    publication_id BIGINT NOT NULL,
+    partner VARCHAR NOT NULL,
+    export_date DATE NOT NULL,
+    change VARCHAR NOT NULL,            -- loaded | late | corrected
+    status VARCHAR NOT NULL,            -- loaded | failed (partner_loads.status)
+    row_md5 VARCHAR NOT NULL            -- of its published partner_loads row
+);
+
+-- Operators' side: how identity resolution moved UMKM between publications, for `umkm explain`.
+-- Each UMKM group replaced by a resolve counts -1 at its old onboarding date, each new group +1
+-- at its new one, attributed to one partner-day (pipelines/warehouse/moves.py).
+CREATE TABLE IF NOT EXISTS umkm_moves (
+    publication_id BIGINT,              -- NULL until the publication that shows them is recorded
+    partner VARCHAR,                    -- the partner-day it is attributed to; NULL: none
+    export_date DATE,
+    onboarding_date DATE NOT NULL,
+    n BIGINT NOT NULL                   -- signed
+);
+
+-- Listings' UMKM before a refresh (kept until resolved), so a resolve knows the old groups.
+CREATE TABLE IF NOT EXISTS stale_members (listing_id BIGINT NOT NULL, umkm_id BIGINT NOT NULL);

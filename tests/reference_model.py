@@ -584,3 +584,58 @@ def reference_tables(
             rows.append((partner, latest, expected, behind, missing))
     out["partner_freshness"] = rows
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# publications and revisions
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    # publication_id, latest_export_date, partner_days_changed, umkm_onboarded
+    publications: list[tuple]
+    # publication_id, as_of_date, umkm_onboarded, umkm_online_total, listings,
+    # previous_umkm_onboarded
+    revisions: list[tuple]
+
+
+def reference_history(runs: Iterable[Mapping[str, list[tuple]]]) -> History:
+    """The publications and revisions a sequence of runs makes, each run given by the tables
+    above as it would publish them (TABLE_COLUMNS, rows in any order).
+
+    "A publication is a run's swap of a new published file; a run that would change no value of
+    the tables above does not publish." READING: `partner_loads.loaded_at` is a value too.
+    """
+    publications: list[tuple] = []
+    revisions: list[tuple] = []
+    shown: Mapping[str, list[tuple]] | None = None
+    for tables in runs:
+        if shown is not None and all(
+            sorted(map(repr, tables[t])) == sorted(map(repr, shown[t])) for t in TABLE_COLUMNS
+        ):
+            continue
+        pid = len(publications) + 1
+        loads = {(r[0], r[1]): r for r in tables["partner_loads"]}
+        before = {(r[0], r[1]): r for r in shown["partner_loads"]} if shown else {}
+        # `partner_days_changed` (partner-days whose `partner_loads` row was inserted or changed
+        # since the previous publication)
+        changed = sum(1 for k, r in loads.items() if before.get(k) != r)
+        # `latest_export_date` DATE (the latest export date of any loaded partner-day)
+        latest = max((r[1] for r in loads.values() if r[2] == "loaded"), default=None)
+        national = {r[0]: r for r in tables["national_progress"]}
+        # `umkm_onboarded` (`national_progress.umkm_onboarded` on `latest_export_date` in this
+        # publication)
+        onboarded = national[latest][1] if latest in national else None
+        publications.append((pid, latest, changed, onboarded))
+        # "one row per `as_of_date` whose `umkm_onboarded`, `umkm_online_total` or `listings`
+        # differs from the previous publication, or that the previous publication did not have
+        # (every day for the first)"
+        previous = {r[0]: r for r in shown["national_progress"]} if shown else {}
+        for day, row in sorted(national.items()):
+            old = previous.get(day)
+            values = (row[1], row[3], row[4])  # umkm_onboarded, umkm_online_total, listings
+            if old is None or (old[1], old[3], old[4]) != values:
+                revisions.append((pid, day, *values, old[1] if old else None))
+        shown = tables
+    return History(publications, revisions)

@@ -18,7 +18,8 @@ from tests.test_runs import published
 
 START, END = date(2024, 1, 22), date(2024, 2, 2)  # two Mondays and a month end
 TABLES = ["national_progress", "progress_by_province", "progress_by_partner", "progress_by_scale",
-          "progress_by_sector", "ekatalog_progress", "partner_loads", "partner_freshness"]  # fmt: skip
+          "progress_by_sector", "ekatalog_progress", "partner_loads", "partner_freshness",
+          "publications", "national_progress_revisions"]  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def backfilled(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_backfill_loads_every_delivered_partner_day_and_publishes_all_tables(backfilled) -> None:  # type: ignore[no-untyped-def]
-    """It loads each delivered partner-day and publishes the eight tables through to the last day."""
+    """It loads each delivered partner-day and publishes the ten tables through to the last day."""
     _, result, tables = backfilled
     assert result["failed"] == 0 and result["missing"] == 0
     assert result["loaded"] == 4 * 12 + 2 + 1  # four daily partners, two Mondays, one month end

@@ -30,7 +30,7 @@ from tests import builders as b
 from tests import servers
 from tests.conftest import TEST_KEY
 from tests.processes import ROOT, free_port, prefect_server, umkm, umkm_env
-from tests.test_runs import published
+from tests.test_runs import data_tables, published
 
 START, END = date(2024, 1, 29), date(2024, 1, 31)  # a Monday and a month end: all six partners
 DAY = date(2024, 1, 30)
@@ -241,7 +241,8 @@ def test_a_redelivered_remote_file_replaces_that_partner_day(area: Area, tmp_pat
     local = Settings(landing=area.local, warehouse=tmp_path / "l" / "w.duckdb",
                      publish=tmp_path / "l" / "p.duckdb", pii_key=TEST_KEY)  # fmt: skip
     run_plain(local, START, END, ["pasarnusa"])
-    assert published(settings) == published(local)
+    # the values; the history differs (two publications here, one there)
+    assert data_tables(published(settings)) == data_tables(published(local))
 
 
 def test_a_remote_folder_without_success_is_not_delivered(area: Area, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from pipelines import crash, reference
 from pipelines.contracts import Contract
 from pipelines.files import fsync_dir
 from pipelines.intake.landing import scheduled_days
+from pipelines.publish import history
 from pipelines.reference import PROGRAMME_START
 from pipelines.targets import trajectory_frame
 
@@ -52,6 +53,8 @@ class PublishSummary:
     reference_day: date | None
     rows: dict[str, int]
     path: Path
+    publication_id: int | None = None  # None: the values equal the last publication's
+    previous_id: int = 0  # the publication before it (0: none)
 
 
 def reference_day(con: duckdb.DuckDBPyConnection) -> date | None:
@@ -221,8 +224,11 @@ def audit(con: duckdb.DuckDBPyConnection, pub: str = ALIAS) -> list[str]:
 
 
 def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, Contract],
-            delivered: dict[str, set[date]], mode: int = 0o644) -> PublishSummary:  # fmt: skip
-    """Build the published file aside, audit it, then atomically replace `target` with it.
+            delivered: dict[str, set[date]], mode: int = 0o644, state_version: int = 0) -> PublishSummary:  # fmt: skip
+    """Build the published file aside, audit it, record the publication in the warehouse, carry
+    the history into the file, then atomically replace `target` with it (history.py says why
+    in this order). Values equal to the last publication's record nothing and swap nothing
+    (unless `target` is missing: then it is rebuilt with the same history).
 
     The file holds aggregates only: it is made readable by BI users (`mode`, and the group of its
     folder), unlike everything else a run writes (owner-only)."""
@@ -240,8 +246,18 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, C
             problems = audit(con)
             if problems:
                 raise AuditFailed("; ".join(problems))
+            recorded = history.record(con, ALIAS, TABLES, contracts, state_version)
+            swap = recorded.publication_id is not None or not target.exists()
+            if swap:
+                rows |= history.carry(con, ALIAS)
+                problems = history.audit(con, ALIAS)
+                if problems:  # the recorded publication stays pending: the next run takes it back
+                    raise AuditFailed("; ".join(problems))
         finally:
             con.execute(f"DETACH DATABASE IF EXISTS {ALIAS}")
+        if not swap:
+            _discard(tmp)
+            return PublishSummary(reference_day(con), rows, target, None, recorded.previous_id)
         _reaudit_file(tmp, rows)
         crash.point("publish-built")
         os.chmod(tmp, mode)
@@ -250,14 +266,21 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, C
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
     except BaseException:
-        for partial in (tmp, tmp.with_name(tmp.name + ".wal")):
-            partial.unlink(missing_ok=True)  # a full disk or a failed audit: the live file stays
+        _discard(tmp)  # a full disk or a failed audit: the live file stays
         raise
     crash.point("publish-before-swap")
     os.replace(tmp, target)
     crash.point("publish-swapped")
     fsync_dir(target.parent)
-    return PublishSummary(reference_day(con), rows, target)
+    history.swapped(con)
+    return PublishSummary(
+        reference_day(con), rows, target, recorded.publication_id, recorded.previous_id
+    )
+
+
+def _discard(tmp: Path) -> None:
+    for partial in (tmp, tmp.with_name(tmp.name + ".wal")):
+        partial.unlink(missing_ok=True)
 
 
 def _quoted(path: Path) -> str:

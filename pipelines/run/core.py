@@ -37,6 +37,7 @@ from pipelines.contracts import Contract, load_contracts
 from pipelines.intake import remote
 from pipelines.intake.landing import Delivery, PartnerDay, scan
 from pipelines.publish import build as publish
+from pipelines.publish import history
 from pipelines.quality import data_docs
 from pipelines.run import engine
 from pipelines.run.gate import GATE
@@ -445,9 +446,12 @@ def delivered_days(landing: Path, contracts: dict[str, Contract]) -> dict[str, s
 
 
 def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contracts: dict[str, Contract]) -> Published:  # fmt: skip
-    """Refresh touched listings and resolve identities (one transaction), then publish, unless
-    the published file already shows the warehouse's current state."""
+    """Settle a publication a crash left pending (publish/history.py), then, unless the
+    published file already shows the warehouse's current state: refresh touched listings and
+    resolve identities (one transaction), write Data Docs, and publish (a new publication only
+    when a published value changed)."""
     try:
+        history.reconcile(con, config.publish)
         version = warehouse.state_version(con)
         if warehouse.published_version(con) == version and config.publish.exists():
             return Published(None, None)
@@ -461,20 +465,20 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         seconds = {"resolve": round(time.perf_counter() - started, 3)}
         crash.point("after-resolve")
         started = time.perf_counter()
+        data_docs.write_site(config.gx_dir)
+        seconds["docs"] = round(time.perf_counter() - started, 3)
+        crash.point("docs-written")
+        started = time.perf_counter()
         summary = publish.publish(
             con,
             config.publish,
             contracts,
             delivered_days(config.landing, contracts),
             config.publish_mode,
+            version,
         )
         seconds["publish"] = round(time.perf_counter() - started, 3)
         crash.point("after-publish")
-        started = time.perf_counter()
-        data_docs.write_site(config.gx_dir)
-        seconds["docs"] = round(time.perf_counter() - started, 3)
-        crash.point("docs-written")
-        warehouse.mark_published(con, version)
         return Published(stats, summary, seconds)
     except Exception as exc:
         if machine_failure(exc):

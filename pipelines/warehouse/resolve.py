@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipelines.warehouse import counts
+from pipelines.warehouse import counts, moves
 
 # Order of listings for "earliest-joined" (metrics.md): joined date, partner, listing key as
 # text; lapakdesa listings (tie_name set) by normalised name, then NIB (missing NIB last).
@@ -50,6 +50,7 @@ def refresh_listings(
            WHERE umkm_id IS NOT NULL"""
     )
     dirty = "listing_id IN (SELECT listing_id FROM d)"
+    moves.remember_members(con, dirty)
     counts.adjust(con, "listing_counts", counts.listing_rows(dirty), -1)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE old_idents AS SELECT ident FROM listing_idents WHERE {dirty}"
@@ -126,6 +127,7 @@ def resolve_identities(con: duckdb.DuckDBPyConnection, full: bool = False) -> Re
                SELECT listing_id FROM d"""
         )
         con.execute("CREATE OR REPLACE TEMP TABLE gone_umkm AS SELECT umkm_id FROM touched_umkm")
+    moves.before_resolve(con)
     # integer node ids, and for each identifier a star from its smallest listing to the others
     con.execute(
         "CREATE OR REPLACE TEMP TABLE nodes AS SELECT listing_id, (row_number() OVER () - 1)::BIGINT AS node FROM s"
@@ -176,6 +178,7 @@ def resolve_identities(con: duckdb.DuckDBPyConnection, full: bool = False) -> Re
     fresh = "umkm_id IN (SELECT DISTINCT umkm_id FROM assigned)"
     counts.adjust(con, "umkm_counts", counts.umkm_rows(fresh), 1)
     counts.adjust(con, "reach_counts", counts.reach_rows(fresh), 1)
+    moves.after_resolve(con)
     con.execute("DELETE FROM dirty_listings")
     con.execute("DELETE FROM stale_umkm")
     return ResolveStats(dirty, n_nodes, int(n_components), full)

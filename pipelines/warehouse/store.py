@@ -20,7 +20,7 @@ from pipelines import canonical
 from pipelines.warehouse import counts
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schemas" / "warehouse.sql"
-SCHEMA_VERSION = "3"  # 2: integer listing and identifier keys; 3: e-catalogue rows by partner
+SCHEMA_VERSION = "4"  # 2: integer listing and identifier keys; 3: e-catalogue rows by partner; 4: publications and revisions
 ALIAS = "wh"  # the warehouse's name when attached to the run's DuckDB instance
 
 
@@ -52,11 +52,15 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
                 "move it aside and run `umkm backfill` over the landing area (README, 'Key rotation')"
             )
         con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
-    elif rows[0][0] == "2":
-        # e-catalogue rows gain their partner; the rows without one are replaced when their
-        # partner-day is judged again (every contract's hash changed in that release)
-        con.execute("ALTER TABLE ekatalog_vendors ADD COLUMN IF NOT EXISTS partner VARCHAR")
+    elif rows[0][0] in ("2", "3"):
+        if rows[0][0] == "2":
+            # e-catalogue rows gain their partner; the rows without one are replaced when their
+            # partner-day is judged again (every contract's hash changed in that release)
+            con.execute("ALTER TABLE ekatalog_vendors ADD COLUMN IF NOT EXISTS partner VARCHAR")
+        # 4 adds tables only (created above); the live file has no history tables, so the next
+        # run publishes, the history starting there
         con.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
+        con.execute("DELETE FROM meta WHERE name = 'published_version'")
     elif rows[0][0] != SCHEMA_VERSION:
         raise SchemaMismatch(
             f"this warehouse has schema version {rows[0][0]}, this release writes {SCHEMA_VERSION}; "
