@@ -98,7 +98,7 @@ COMMENT ON COLUMN publications.latest_export_date IS 'The latest export date of 
 COMMENT ON COLUMN publications.partner_days_changed IS 'Partner-days whose partner_loads row was inserted or changed since the previous publication';
 COMMENT ON COLUMN publications.umkm_onboarded IS 'national_progress.umkm_onboarded on latest_export_date in this publication (the headline figure as first published)';
 COMMENT ON COLUMN publications.pipeline_version IS 'The pipeline release that built it';
-COMMENT ON COLUMN publications.contracts_sha256 IS 'SHA-256 over the partner contracts in force (each partner and the SHA-256 of its contract file, by partner)';
+COMMENT ON COLUMN publications.contracts_sha256 IS 'SHA-256 over the partner contracts in force: each partner with the SHA-256 of its whole contract (every version), by partner';
 
 CREATE TABLE national_progress_revisions (
     publication_id BIGINT NOT NULL, as_of_date DATE NOT NULL, umkm_onboarded BIGINT NOT NULL,
