@@ -58,6 +58,14 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--faults", action="store_true", help="inject the defects of partners.md")
     status = sub.add_parser("status", help="latest progress, partner loads, freshness")
+    exp = sub.add_parser(
+        "explain", help="how a published figure is made and how it moved (reads the warehouse)"
+    )
+    exp.add_argument("--date", type=_date, required=True, help="the day (as_of_date) to explain")
+    exp.add_argument(
+        "--province", help="a province's figure instead (2-digit code, name, or unknown)"
+    )
+    exp.add_argument("--partner", help="only this partner's partner-days under each publication")
     rep = sub.add_parser("report", help="progress chart against the target trajectory")
     rep.add_argument("--out", type=Path, help="PNG path (an HTML page is written beside it)")
     from pipelines.reporting.language import DEFAULT, codes
@@ -215,6 +223,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return show(lang=language(args.lang))
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pipelines.reporting.explain import show
+
+    return show(args.date, args.province, args.partner)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.reporting.language import language
     from pipelines.reporting.report import write_report
@@ -229,6 +243,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "status": cmd_status,
     "report": cmd_report,
+    "explain": cmd_explain,
 }
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ CREATE TABLE IF NOT EXISTS umkm_moves (
     partner VARCHAR,                    -- the partner-day it is attributed to; NULL: none
     export_date DATE,
     onboarding_date DATE NOT NULL,
+    province_code VARCHAR,              -- the group's province (NULL: unknown)
     n BIGINT NOT NULL                   -- signed
 );
 

@@ -3,6 +3,7 @@ reference model; unchanged reruns add nothing; a crash never leaves a publicatio
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -191,3 +192,58 @@ def test_a_crash_around_the_swap_never_leaves_a_half_recorded_publication(
     assert without_times(settings.publish) == never_killed
     run_plain(settings, D1, D2)  # and an unchanged rerun adds none
     assert ids(settings.publish) == [1, 2]
+
+
+def test_umkm_explain_on_a_generated_case_prints_numbers_that_add_up(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On generated exports of all six partners, loaded in two publications (one partner-day
+    late): under each publication the UMKM moved add up to the change of the figure, the first
+    publication of the day adds up to its value, and the composition adds up to the published
+    figure, nationally and for a province."""
+    from flows.cli import main
+    from pipelines.synthetic import generate
+
+    start, end, day = date(2024, 1, 24), date(2024, 1, 31), date(2024, 1, 26)
+    generate(env_settings.landing, start, end, merchants=100, seed=5)
+    late = env_settings.landing / "tokoraya" / "2024-01-25"
+    (late / "_SUCCESS").rename(late / "not-yet")
+    run_plain(env_settings, start, day)
+    (late / "not-yet").rename(late / "_SUCCESS")
+    run_plain(env_settings, start, end)
+    assert ids(env_settings.publish) == [1, 2]
+
+    published = query(env_settings.publish, f"SELECT umkm_onboarded FROM national_progress WHERE as_of_date = '{day}'")[0][0]  # fmt: skip
+    province, in_province = query(
+        env_settings.publish,
+        f"""SELECT province_code, umkm_onboarded FROM progress_by_province WHERE as_of_date = '{day}'
+            AND province_code IS NOT NULL ORDER BY umkm_onboarded DESC LIMIT 1""",
+    )[0]
+    for argv, figure in ((["--date", str(day)], published),
+                         (["--date", str(day), "--province", str(province)], in_province)):  # fmt: skip
+        assert main(["explain", *argv]) == 0
+        text = capsys.readouterr().out
+        assert f"As published now (publication 2): {figure:,}" in text
+        blocks = text.split("  publication ")[1:]
+        assert blocks, text
+        for block in blocks:
+            rows = block.split("\n\n")[0].split("moved in all")[0]
+            moved = sum(_n(m) for m in re.findall(r"^ +\S.*  ([+-]?[\d,]+)$", rows, re.M))
+            if m := re.search(r"moved in all: ([+-][\d,]+) = ([\d,]+) - ([\d,]+)", block):
+                assert _n(m[1]) == moved == _n(m[2]) - _n(m[3]), block
+            else:
+                m = re.search(r"moved in all: ([+-][\d,]+), on top of ([\d,]+) .*: ([\d,]+)", block)
+                assert m and _n(m[1]) == moved and _n(m[1]) + _n(m[2]) == _n(m[3]), block
+        composition = text.split("Composition on")[1]
+        counts = [_n(n) for n in re.findall(r"^  (?!total)[a-z-]+ +([\d,]+)$", composition, re.M)]
+        assert (
+            sum(counts) == figure and f"total {figure:,} = the published figure {figure:,}" in text
+        )
+        assert (
+            "late" in text and "UMKM with listings on two or more partners, counted once:" in text
+        )
+        assert not re.search(r"\b(32|33|35)\d{14}\b", text)  # no NIK-like number
+
+
+def _n(text: str) -> int:
+    return int(text.replace(",", ""))

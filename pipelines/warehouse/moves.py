@@ -57,7 +57,7 @@ def before_resolve(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE old_groups AS
-           SELECT umkm_id, onboarding_date FROM umkm SEMI JOIN gone_umkm USING (umkm_id)"""
+           SELECT umkm_id, onboarding_date, province_code FROM umkm SEMI JOIN gone_umkm USING (umkm_id)"""
     )
 
 
@@ -79,23 +79,23 @@ def after_resolve(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE new_groups AS
-           SELECT umkm_id, onboarding_date FROM umkm SEMI JOIN (SELECT DISTINCT umkm_id FROM assigned) a USING (umkm_id)"""
+           SELECT umkm_id, onboarding_date, province_code FROM umkm SEMI JOIN (SELECT DISTINCT umkm_id FROM assigned) a USING (umkm_id)"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE group_cause AS
            WITH own_old AS (SELECT m.umkm_id, min(c.cause) AS cause FROM old_members m JOIN listing_cause c USING (listing_id) GROUP BY 1),
                 own_new AS (SELECT m.umkm_id, min(c.cause) AS cause FROM assigned m JOIN listing_cause c USING (listing_id) GROUP BY 1)
-           SELECT -1 AS n, g.onboarding_date, coalesce(o.cause, other.cause) AS cause
+           SELECT -1 AS n, g.onboarding_date, g.province_code, coalesce(o.cause, other.cause) AS cause
            FROM old_groups g LEFT JOIN own_old o USING (umkm_id)
                 LEFT JOIN assigned a ON a.listing_id = g.umkm_id LEFT JOIN own_new other ON other.umkm_id = a.umkm_id
            UNION ALL
-           SELECT 1, g.onboarding_date, coalesce(o.cause, other.cause)
+           SELECT 1, g.onboarding_date, g.province_code, coalesce(o.cause, other.cause)
            FROM new_groups g LEFT JOIN own_new o USING (umkm_id)
                 LEFT JOIN old_members m ON m.listing_id = g.umkm_id LEFT JOIN own_old other ON other.umkm_id = m.umkm_id"""
     )
     con.execute(
         """INSERT INTO umkm_moves
-           SELECT NULL, cause.p, cause.d, onboarding_date, sum(n)::BIGINT FROM group_cause
+           SELECT NULL, cause.p, cause.d, onboarding_date, province_code, sum(n)::BIGINT FROM group_cause
            GROUP BY ALL HAVING sum(n) <> 0"""
     )
     con.execute("DELETE FROM stale_members")
