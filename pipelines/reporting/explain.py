@@ -31,7 +31,6 @@ from typing import TextIO
 import duckdb
 
 from pipelines.reference import PROGRAMME_START, provinces
-from pipelines.reporting.status import table
 from pipelines.warehouse.resolve import EARLIEST
 
 
@@ -288,6 +287,19 @@ def render(e: Explanation) -> list[str]:
         same = "=" if e.total == e.published else "!="
         out.append(f"  total {e.total:,} {same} the published figure {e.published:,}")
     return out
+
+
+def table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """Plain aligned columns, two spaces apart (right-aligned where asked), under a rule."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _when(at: object) -> str:
