@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+import random
+import re
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from pipelines.quality.fields import (
+    ISO8601_FORM,
     MONTHS,
     dmy_dash_or_excel,
     dmy_or_indonesian,
@@ -39,6 +42,42 @@ from tests.sql_eval import values
 def test_iso8601_to_jakarta_date(text: str, day: date | None) -> None:
     """It converts ISO 8601 timestamps (offset, Z, fraction, none) to the Asia/Jakarta date."""
     assert _one(iso8601_jakarta, text) == day
+
+
+def _jakarta_day(text: str) -> date | None:
+    """Python's reading of an accepted ISO 8601 form: the Asia/Jakarta date, or None."""
+    if not re.fullmatch(ISO8601_FORM, text):
+        return None
+    try:
+        instant = datetime.fromisoformat(text.replace(",", "."))
+    except ValueError:
+        return None
+    if instant.tzinfo is None:
+        return instant.date()  # no offset: Jakarta's wall clock
+    return instant.astimezone(timezone(timedelta(hours=7))).date()
+
+
+def test_iso8601_dates_are_the_ones_python_reads() -> None:
+    """On thousands of near-ISO strings (out-of-range parts, every separator and offset form),
+    DuckDB's cast behind the accepted forms gives the date Python's datetime gives."""
+    rnd = random.Random(14)
+
+    def two(lo: int, hi: int) -> str:
+        return f"{rnd.randint(lo, hi):02d}"
+
+    texts = []
+    for _ in range(6000):
+        day = f"{rnd.choice(['2021', '2024', '0001', '9999'])}-{two(0, 13)}-{two(0, 32)}"
+        sep = rnd.choice("T t")
+        clock = rnd.choice(["", f"{sep}{two(0, 25)}:{two(0, 61)}", f"{sep}{two(0, 24)}:{two(0, 60)}:{two(0, 61)}",
+                            f"{sep}{two(0, 23)}:{two(0, 59)}:{two(0, 59)}{rnd.choice('.,')}{rnd.randint(0, 999999)}"])  # fmt: skip
+        offset = rnd.choice(["", "Z", "z", f"+{two(0, 15)}:{two(0, 60)}", f"-{two(0, 15)}{two(0, 60)}",
+                             f"+{two(0, 15)}", " +07:00"])  # fmt: skip
+        texts.append(day + clock + (offset if clock else rnd.choice(["", offset])))
+    got = values(iso8601_jakarta, texts)
+    want = [_jakarta_day(t) for t in texts]
+    assert sum(w is not None for w in want) > 1000
+    assert [(t, g) for t, g, w in zip(texts, got, want, strict=True) if g != w] == []
 
 
 @pytest.mark.parametrize(
