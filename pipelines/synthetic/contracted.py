@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def listings(chunk: Chunk, contract: Contract) -> pl.DataFrame:
     key = f"contract:{contract.partner}"
     if key not in chunk.formatted:
         build = _vendors if contract.channel == "ekatalog" else _marketplace
-        chunk.formatted[key] = build(chunk, contract.partner)
+        chunk.formatted[key] = build(chunk, contract)
     return chunk.formatted[key]
 
 
@@ -74,7 +74,8 @@ def _rng(chunk: Chunk, partner: str) -> np.random.Generator:
     return np.random.default_rng([chunk.world.seed, chunk.k, partner_salt(partner), 13])
 
 
-def _marketplace(chunk: Chunk, partner: str) -> pl.DataFrame:
+def _marketplace(chunk: Chunk, contract: Contract) -> pl.DataFrame:
+    partner = contract.partner
     rng, b, n = _rng(chunk, partner), chunk.biz, chunk.n
     on = rng.random(n) < P_LISTED
     idx = np.nonzero(on)[0]
@@ -85,7 +86,13 @@ def _marketplace(chunk: Chunk, partner: str) -> pl.DataFrame:
     has_nib = b["nib"].gather(idx).is_not_null().to_numpy()
     inc = rng.random((m, 3)) < np.array([0.6, 0.7, 0.7])
     inc[:, 2] &= has_nib
-    inc[~inc.any(axis=1), 0] = True  # every listing carries an identifier
+    inc &= np.array([contract.has("nik"), contract.has("phone"), contract.has("nib")])
+    # every listing carries an identifier the contract has a column for (a NIK, else a phone),
+    # and one its key can be made of
+    fallback = 0 if contract.has("nik") else 1
+    inc[~inc.any(axis=1), fallback] = contract.has(("nik", "phone")[fallback])
+    if contract.listing_key.first_valid_of:
+        inc[~inc[:, 0] & ~inc[:, 2], 0] = True
     gid = b["gid"].gather(idx).to_numpy()
     number = _number(gid, partner)
     return pl.DataFrame(
@@ -113,7 +120,8 @@ def _marketplace(chunk: Chunk, partner: str) -> pl.DataFrame:
     ).with_columns(pl.col("npwp").cast(pl.String))
 
 
-def _vendors(chunk: Chunk, partner: str) -> pl.DataFrame:
+def _vendors(chunk: Chunk, contract: Contract) -> pl.DataFrame:
+    partner = contract.partner
     rng, v = _rng(chunk, partner), chunk.vendors
     keep = rng.random(v.height) < P_VENDOR_LISTED
     v = v.filter(pl.Series(keep))
@@ -325,6 +333,41 @@ class JsonlSink:
         return self.parts
 
 
+class ExcelSink:
+    """A workbook with the contract's sheet: a title above the header (on `header_row`), one
+    row per record (text cells), and the total row the contract describes."""
+
+    def __init__(self, path: Path, contract: Contract) -> None:
+        import xlsxwriter
+
+        assert contract.excel is not None
+        self.path, self.contract, self.rows = path, contract, 0
+        self._wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                                   "strings_to_formulas": False, "strings_to_urls": False})  # fmt: skip
+        self._wb.set_properties({"created": datetime(2000, 1, 1)})  # same bytes every time
+        self._ws = self._wb.add_worksheet(contract.excel.sheet)
+        self._top = contract.excel.header_row - 1  # 0-based row of the header
+        if self._top > 0:
+            self._ws.write_string(0, 0, f"Laporan {contract.partner}")
+        self._ws.write_row(self._top, 0, [c.name for c in contract.columns])
+
+    def write(self, frame: pl.DataFrame) -> None:
+        names = [c.name for c in self.contract.columns]
+        for i, row in enumerate(visible(frame).select(names).iter_rows()):
+            self._ws.write_row(self._top + 1 + self.rows + i, 0, ["" if v is None else str(v) for v in row])  # fmt: skip
+        self.rows += frame.height
+
+    def close(self) -> list[Written]:
+        total = self.contract.excel.total_row if self.contract.excel else None
+        if total is not None:
+            names = [c.name for c in self.contract.columns]
+            self._ws.write_string(
+                self._top + 1 + self.rows, names.index(total.column), total.equals
+            )
+        self._wb.close()
+        return [Written(self.path.name, self.path, self.rows)]
+
+
 @dataclass
 class ContractDay:
     """One partner-day folder written from the contract version in force on its date."""
@@ -334,7 +377,7 @@ class ContractDay:
     first: bool
     folder: Path
     records: int = 0
-    _sink: CsvSink | ParquetSink | JsonlSink = field(init=False)
+    _sink: CsvSink | ParquetSink | JsonlSink | ExcelSink = field(init=False)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -354,10 +397,7 @@ class ContractDay:
         elif c.format == "jsonl":
             self._sink = JsonlSink(self.folder, c, self.day)
         else:
-            raise ValueError(
-                f"{c.partner}: the generator writes csv, jsonl and parquet exports from a contract; "
-                f"format {c.format} needs its own writer (pipelines/synthetic/writers.py)"
-            )
+            self._sink = ExcelSink(path, c)
 
     @property
     def partner(self) -> str:
