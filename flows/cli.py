@@ -13,8 +13,12 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows import env
+
+if TYPE_CHECKING:
+    from pipelines.synthetic.landing import GenerateSummary
 
 DEMO_DIR = Path("demo")
 DEMO_START, DEMO_END = date(2024, 1, 1), date(2024, 2, 29)
@@ -148,17 +152,26 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from pipelines.synthetic import generate
-
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
     if args.merchants < 1:
         raise UsageError("--merchants must be at least 1")
+    started = time.perf_counter()
+    summary = _generate(args.out, args.start, args.end, args.merchants, args.seed, args.faults,
+                        lines=True)  # fmt: skip
+    print(f"generated {summary} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _generate(out: Path, start: date, end: date, merchants: int, seed: int, faults: bool,
+              lines: bool) -> GenerateSummary:  # fmt: skip
+    """The generator with a progress bar on a terminal; elsewhere a plain line per partner-day
+    when `lines`. Partner-days with faults are printed above the bar."""
     from flows.progress import bar
+    from pipelines.synthetic import generate
     from pipelines.synthetic.landing import schedule
 
-    started = time.perf_counter()
-    total = sum(len(days) for days in schedule(args.start, args.end).values())
+    total = sum(len(days) for days in schedule(start, end).values())
     with bar("generating partner-days") as tick:
         done = 0
 
@@ -166,16 +179,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
             nonlocal done
             done += 1
             if tick is None:
-                print(line, flush=True)  # plain lines, one per partner-day
+                if lines:
+                    print(line, flush=True)
             else:
                 tick(done, total, line.split(":")[0])  # the partner-day
                 if "[faults:" in line:
-                    print(line)  # above the bar
+                    print(line)
 
-        summary = generate(args.out, args.start, args.end, merchants=args.merchants, seed=args.seed,
-                           faults=args.faults, progress=said)  # fmt: skip
-    print(f"generated {summary} in {time.perf_counter() - started:.1f} s")
-    return 0
+        return generate(
+            out, start, end, merchants=merchants, seed=seed, faults=faults, progress=said
+        )
 
 
 def demo_key(directory: Path) -> str:
@@ -206,9 +219,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"umkm demo: generating {DEMO_MERCHANTS:,} businesses' exports, {DEMO_START} to {DEMO_END}, in {landing}"
         )
-        from pipelines.synthetic import generate
-
-        generate(landing, DEMO_START, DEMO_END, merchants=DEMO_MERCHANTS, seed=2024, faults=False)
+        _generate(
+            landing, DEMO_START, DEMO_END, DEMO_MERCHANTS, seed=2024, faults=False, lines=False
+        )
     status = _run_flow("backfill", start=DEMO_START, end=DEMO_END, partners=None)
     from pipelines.reporting.report import write_report
 
