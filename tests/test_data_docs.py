@@ -62,7 +62,7 @@ def test_suites_are_the_contract_rules_on_canonical_columns_and_agree_with_sql(
         "pasarnusa_delivery 2024-01-03",  # refused: the delivery suite has a result too
     }  # fmt: skip
     day2 = {
-        r["expectation_config"]["description"]: r
+        r["expectation_config"]["meta"]["umkm_rule"]: r
         for r in results["pasarnusa_records 2024-01-02"]["results"]
     }
     counts = {k: v["result"].get("unexpected_count") for k, v in day2.items()}
