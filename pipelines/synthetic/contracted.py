@@ -23,10 +23,10 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.contracts import SINGLE_BYTE, Column, Contract
+from pipelines.synthetic import formats
 from pipelines.synthetic.world import (
     Chunk,
     as_date,
-    day_number,
     digits,
     geo,
     mix64,
@@ -44,7 +44,6 @@ from pipelines.synthetic.writers import (
 
 P_LISTED = 0.33  # a business's chance of a listing on a new marketplace partner
 P_VENDOR_LISTED = 0.5  # a vendor's chance of being in a new e-catalogue
-CHANGED_PER_DAY = 0.002  # a delta partner's existing listings re-sent as changed, per day
 SCALES = ("mikro", "kecil", "menengah")
 SECTORS = {"47": "Retail", "56": "Makanan & Minuman", "10": "Makanan Olahan"}
 PARQUET = {
@@ -164,8 +163,8 @@ def day_rows(rows: pl.DataFrame, contract: Contract, day: date, first: bool) -> 
         out = rows.filter(joined <= day)
         return out.with_columns(_changed=pl.lit(False))
     previous = date.fromordinal(day.toordinal() - 1)
-    h = mix64(rows["lid"].to_numpy().astype(np.uint64) * np.uint64(100_003) + np.uint64(day_number(day)))  # fmt: skip
-    changed = pl.Series(h % np.uint64(1_000_000) < np.uint64(int(CHANGED_PER_DAY * 1_000_000)))
+    # re-sent as changed at the rate the hand-made delta partners are (bench sets it)
+    changed = formats.changed_mask(rows["lid"], day)
     out = rows.with_columns(_changed=changed & (joined <= previous))
     return out.filter(((joined > previous) & (joined <= day)) | pl.col("_changed"))
 

@@ -48,22 +48,6 @@ from pipelines.synthetic.writers import (
     write_success,
 )
 
-KEDAIANTAR_SCHEMA = pa.schema(
-    [
-        ("outlet_id", pa.string()),
-        ("brand_id", pa.string()),
-        ("brand_name", pa.string()),
-        ("owner_nik", pa.string()),
-        ("owner_phone", pa.string()),
-        ("nib", pa.string()),
-        ("province_code", pa.int16()),
-        ("regency_code", pa.int32()),
-        ("category", pa.string()),
-        ("registered_on", pa.date32()),
-        ("is_active", pa.bool_()),
-    ]
-)
-
 
 @dataclass(frozen=True)
 class GenerateSummary:
@@ -142,35 +126,39 @@ class PartnerDay:
         self.folder.mkdir(parents=True, exist_ok=True)
         has, p = self.faults.has, self.partner
         path = self.folder / file_name(self.contract, self.day)
+        # columns, types and text options from the contract; faults change them on purpose
+        names = [c.name for c in self.contract.columns]
+        opts = self.contract.csv
         if p == "pasarnusa":
             if has("renamed_column"):
                 self._rename = {"owner_phone": "owner_hp"}
-            columns = [self._rename.get(c, c) for c in fmt.PASARNUSA_COLUMNS]
+            columns = [self._rename.get(c, c) for c in names]
             self._sink = CsvSink(path, columns, compress=not has("not_gzip"))
         elif p == "tokoraya":
+            assert opts is not None
             self._sink = CsvSink(
                 path,
-                fmt.TOKORAYA_COLUMNS,
-                separator="," if has("wrong_separator") else ";",
-                crlf=True,
-                encoding="utf-8" if has("wrong_encoding") else "cp1252",
+                names,
+                separator="," if has("wrong_separator") else opts.separator,
+                crlf=opts.line_end == "crlf",
+                encoding="utf-8" if has("wrong_encoding") else SINGLE_BYTE[opts.encoding],
             )
         elif p == "belanjaku":
             self._sink = JsonlPartsSink(self.folder, self.part_rows)
         elif p == "kedaiantar":
-            schema = KEDAIANTAR_SCHEMA
+            schema = pa.schema([(c.name, contracted.PARQUET[str(c.type)]) for c in self.contract.columns])  # fmt: skip
             if has("wrong_type"):
                 schema = schema.set(6, pa.field("province_code", pa.string()))
             if has("extra_column"):
                 schema = schema.append(pa.field("rating", pa.float64()))
             if has("not_parquet"):
-                self._sink = CsvSink(path, fmt.KEDAIANTAR_COLUMNS)
+                self._sink = CsvSink(path, names)
             else:
                 self._sink = ParquetSink(path, schema)
         elif p == "lapakdesa":
             self._sink = XlsxSink(path, self.day)
         else:
-            columns = list(fmt.EKATALOG_COLUMNS)
+            columns = list(names)
             if has("missing_column"):
                 columns.remove("npwp")
             if has("reordered_columns"):
