@@ -87,12 +87,25 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[f"UMKM_{name.upper()}"] = str(getattr(args, name))
     env.apply()
     try:
+        if args.command in ("demo", "run", "backfill", "generate"):
+            _check_contracts()
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"umkm: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _check_contracts() -> None:
+    """Load the partner contracts first: a broken one is a configuration error (status 2) that
+    names the file, the field and the values it allows, before any run starts."""
+    from pipelines.contracts import ContractError, load_contracts
+
+    try:
+        load_contracts()
+    except ContractError as exc:
+        raise UsageError(f"contract refused: {exc}") from None
 
 
 def _run_flow(kind: str, **params: object) -> int:

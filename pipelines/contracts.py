@@ -46,7 +46,7 @@ DateFormat = Literal[
 ]
 # How a number is written (quality/fields.py)
 NumberFormat = Literal["rupiah", "integer"]
-Parse = DateFormat | NumberFormat
+Parse = Literal[(*DateFormat.__args__, *NumberFormat.__args__)]  # type: ignore[attr-defined,misc,valid-type]
 DATE_FIELDS = ("joined",)
 NUMBER_FIELDS = ("turnover", "products")
 # Parquet physical types a column may declare (intake/parquet_reader.py), and JSON hints
@@ -294,9 +294,12 @@ class Contract(_Frozen):
 
     @property
     def sha256(self) -> str:
-        """The hash of this version as the pipeline reads it (comments and the other versions
-        excluded): a partner-day judged by another hash is judged again."""
-        text = self.model_dump_json(exclude={"versions", "version_from"}, by_alias=True)
+        """The hash of this version as the pipeline judges a delivery by it (comments, the other
+        versions, where it delivers and how late it may be excluded): a partner-day judged by
+        another hash is judged again."""
+        text = self.model_dump_json(
+            exclude={"versions", "version_from", "landing", "max_days_behind"}, by_alias=True
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     # -- versions -----------------------------------------------------------------------------
@@ -438,10 +441,16 @@ def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _explain(error: ValidationError) -> str:
+def _explain(error: ValidationError, document: dict[str, Any] | None = None) -> str:
+    """Pydantic's errors as `field.path: what is wrong (allowed values)`, a column named."""
+    columns = (document or {}).get("columns")
     lines = []
     for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(contract)"
+        loc = list(e["loc"])
+        if len(loc) >= 2 and loc[0] == "columns" and isinstance(loc[1], int) and isinstance(columns, list):  # fmt: skip
+            name = columns[loc[1]].get("name") if loc[1] < len(columns) and isinstance(columns[loc[1]], dict) else None  # fmt: skip
+            loc[1] = f"{loc[1]} ({name})" if name else loc[1]
+        where = ".".join(str(p) for p in loc) or "(contract)"
         message = e["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}")
     return "; ".join(lines)
@@ -458,7 +467,7 @@ def parse_contract(document: Any, source: str = "<contract>") -> Contract:
     try:
         base = Contract.model_validate(doc)
     except ValidationError as exc:
-        raise ContractError(f"{source}: {_explain(exc)}") from None
+        raise ContractError(f"{source}: {_explain(exc, doc)}") from None
     if base.version_from is not None:
         raise ContractError(f"{source}: from: only a version (an entry of versions) has a date")
     versions: list[Contract] = []
@@ -474,7 +483,7 @@ def parse_contract(document: Any, source: str = "<contract>") -> Contract:
         try:
             version = Contract.model_validate(current)
         except ValidationError as exc:
-            raise ContractError(f"{where}: {_explain(exc)}") from None
+            raise ContractError(f"{where}: {_explain(exc, current)}") from None
         if previous is not None and version.version_from <= previous:  # type: ignore[operator]
             raise ContractError(f"{where}: from: {version.version_from} is not after the version before ({previous})")  # fmt: skip
         previous = version.version_from

@@ -56,7 +56,7 @@ def test_a_bad_date_format_is_refused_at_load(tmp_path: Path) -> None:
     path = write(tmp_path, {**SHIPPED, "columns": columns})
     with pytest.raises(ContractError) as error:
         load_contracts(tmp_path)
-    assert str(path) in str(error.value) and "columns.8.parse" in str(error.value)
+    assert str(path) in str(error.value) and "columns.8 (joined_at).parse" in str(error.value)
     assert "'dmy_dot'" in str(error.value)
 
 
@@ -85,3 +85,20 @@ def test_a_version_cannot_change_who_delivers_or_when() -> None:
         parse_contract({**SHIPPED, "versions": [{"from": "2024-01-01", "cadence": "monthly"}]})
     with pytest.raises(ContractError, match="not after"):
         parse_contract({**SHIPPED, "versions": [{"from": "2024-02-01"}, {"from": "2024-01-01"}]})
+
+
+def test_umkm_refuses_a_broken_contract_with_status_2(tmp_path: Path) -> None:
+    from tests.processes import umkm
+
+    columns = [dict(c) for c in SHIPPED["columns"]]
+    columns[-2]["parse"] = "iso-8601"
+    path = write(tmp_path / "contracts", {**SHIPPED, "columns": columns})
+    import os
+
+    env = {**os.environ, "UMKM_CONTRACTS": str(path.parent)}
+    out = umkm("generate", "--out", str(tmp_path / "landing"), "--start", "2024-01-01",
+               "--end", "2024-01-01", env=env)  # fmt: skip
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"{path}: columns.8 (joined_at).parse: Input should be 'iso8601'" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "landing").exists()
