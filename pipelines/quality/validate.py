@@ -371,13 +371,23 @@ def _suite(ctx: Any, name: str, expectations: list[Any]) -> Any:
     try:
         stored = ctx.suites.get(name)
     except Exception:
-        return ctx.suites.add(wanted)
-    if [e.configuration.to_json_dict() for e in stored.expectations] == [
-        e.configuration.to_json_dict() for e in wanted.expectations
-    ]:
+        try:
+            return ctx.suites.add(wanted)
+        except Exception:  # another process (a Dask worker) stored it meanwhile
+            stored = ctx.suites.get(name)
+    if _signature(stored.expectations) == _signature(wanted.expectations):
         return stored
     ctx.suites.delete(name)
     return ctx.suites.add(wanted)
+
+
+def _signature(expectations: list[Any]) -> str:
+    """What a suite checks (its expectations' configurations without the ids a store assigns)."""
+    import json
+
+    configs = [{k: v for k, v in e.configuration.to_json_dict().items() if k != "id"}
+               for e in expectations]  # fmt: skip
+    return json.dumps(configs, sort_keys=True, default=str)
 
 
 def _checkpoint(
@@ -463,14 +473,11 @@ def _run_delivery(gx_dir: Path, contract: Contract, export_date: date,
     frame = pd.DataFrame(rows).astype(
         {"file": "object", "records": "Int64", "manifest_rows": "Int64", "refusal": "object"}
     )
-    checkpoint = _prepared_checkpoint(
-        gx_dir,
-        f"{contract.partner}_delivery",
-        delivery_expectations(contract),
-        _frame_batch,
-        REFUSAL_FORMAT,
-    )
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id(export_date))
+    name = f"{contract.partner}_delivery"
+    result = _fresh_run(
+        gx_dir, name, delivery_expectations(contract), _frame_batch, REFUSAL_FORMAT,
+        batch_parameters={"dataframe": frame}, run_id=_run_id(export_date),
+    )  # fmt: skip
     return _only(gx_dir, result, f"{contract.partner} {export_date.isoformat()} delivered files")
 
 
@@ -480,15 +487,26 @@ def _run_records(gx_dir: Path, con: duckdb.DuckDBPyConnection, database: str,
     target = _targets.setdefault(name, _Target())
     target.con, target.database = con, database
     try:
-        checkpoint = _prepared_checkpoint(
-            gx_dir, name, record_expectations(contract), _records_batch
-        )
-        result = checkpoint.run(
-            expectation_parameters={"export_date": export_date}, run_id=_run_id(export_date)
-        )
+        result = _fresh_run(
+            gx_dir, name, record_expectations(contract), _records_batch, RESULT_FORMAT,
+            expectation_parameters={"export_date": export_date}, run_id=_run_id(export_date),
+        )  # fmt: skip
     finally:
         target.con = None
     return _only(gx_dir, result, f"{contract.partner} {export_date.isoformat()} records")
+
+
+def _fresh_run(gx_dir: Path, name: str, expectations: list[Any], add_batch: Any,
+               result_format: dict[str, Any], **run: Any) -> Any:  # fmt: skip
+    """Run the Checkpoint `name`; once more, made again from the stores, when another process
+    (a Dask worker) stored its suite, definition or Checkpoint since this one made it."""
+    from great_expectations.exceptions import CheckpointRelatedResourcesFreshnessError
+
+    try:
+        return _prepared_checkpoint(gx_dir, name, expectations, add_batch, result_format).run(**run)
+    except CheckpointRelatedResourcesFreshnessError:
+        _prepared.pop((gx_dir, name), None)
+        return _prepared_checkpoint(gx_dir, name, expectations, add_batch, result_format).run(**run)
 
 
 def _only(gx_dir: Path, checkpoint_result: Any, asset: str) -> Any:
