@@ -120,6 +120,10 @@ def test_a_failed_partner_day_fails_the_flow_run_and_leaves_an_artifact(
     assert "columns missing or renamed" in reason
     logged = [r for r in records.buffer if r.getMessage().startswith("tokoraya 2024-03-01: failed")]
     assert logged and all(r.levelno >= logging.WARNING for r in logged)
+    tracebacks = [r.getMessage() for r in records.buffer if r.exc_info and r.exc_info[0]]
+    assert not tracebacks  # outcomes, not crashes
+    assert any("freshness check failed: partners behind schedule: tokoraya" in r.getMessage()
+               for r in records.buffer)  # fmt: skip
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
         (report,) = client.read_artifacts(
