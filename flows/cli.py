@@ -148,6 +148,8 @@ def _run_flow(kind: str, **params: object) -> int:
         print(f"  failed: {line}")
     for line in result.get("warnings", []):
         print(f"  warning: {line}")
+    if result.get("moved"):
+        print(result["moved"])
     from pipelines.reporting.summary import national_line
 
     print(national_line(Settings().publish) or "nothing published yet")

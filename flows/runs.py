@@ -204,7 +204,10 @@ def _finish(run: core.RunSummary, kind: str) -> dict[str, Any]:
         "warnings": list(run.warnings),
         "exit_status": run.exit_status,
         "seconds": run.seconds,
+        "publication": run.published.publication_id if run.published else None,
+        "moved": summary.moved_line(run),
     }
+    get_run_logger().info("%s", result["moved"])
     for line in run.warnings:
         get_run_logger().warning("%s", line)
     if run.exit_status:

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -78,18 +79,21 @@ def nights_one_and_two(landing: Path) -> None:
 
 @pytest.mark.slow
 def test_a_nightly_sequence_with_a_late_report_and_a_correction_publishes_the_defined_history(
-    prefect_harness: None, env_settings: Settings
+    prefect_harness: None, env_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Five nights through `umkm`: a late tokoraya day, a corrected pasarnusa day, an unchanged
-    rerun. The publications and revisions are exactly the reference model's; the rerun adds none."""
+    rerun. The publications and revisions are exactly the reference model's; the rerun adds none;
+    each run says what it moved (command output and run artifact)."""
     from flows.cli import main
 
     landing, publish = env_settings.landing, env_settings.publish
     runs = []
+    said = []
 
     def night(*argv: str) -> None:
         assert main(list(argv)) == 0
         runs.append(snapshot(publish))
+        said.append(capsys.readouterr().out)
 
     b.pasarnusa(landing, D1, SELLERS)
     b.tokoraya(landing, D1, [shop("T1", NIK[3], "1 Januari 2024")])
@@ -127,8 +131,26 @@ def test_a_nightly_sequence_with_a_late_report_and_a_correction_publishes_the_de
             ("tokoraya", D4, "loaded"),
         },
     }
+    assert "Publication 3: 5 UMKM onboarded on 2024-01-03 (publication 2: 4 on 2024-01-02); 1 past day(s) restated." in said[2]  # fmt: skip
+    assert "Publication 4: 6 UMKM onboarded on 2024-01-04 (publication 3: 5 on 2024-01-03); 15 past day(s) restated." in said[3]  # fmt: skip
+    assert "No publication: nothing changed since the last one." in said[4]
+    report = latest_artifact("umkm-backfill-run", skip=1)  # night 4's
+    assert "## What this publication moved" in report
+    assert "| 2024-01-03 | 5 | 6 | +1 | pasarnusa 2024-01-02 corrected (+1) |" in report
     version, contracts = query(publish, "SELECT DISTINCT pipeline_version, contracts_sha256 FROM publications")[0]  # fmt: skip
     assert version and len(str(contracts)) == 64
+
+
+def latest_artifact(key: str, skip: int = 0) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            limit=skip + 1, sort="CREATED_DESC",
+        )  # fmt: skip
+    return str(found[skip].data)
 
 
 def plain_run(settings: Settings, day: date, crash_at: str | None = None) -> int:
@@ -243,6 +265,32 @@ def test_umkm_explain_on_a_generated_case_prints_numbers_that_add_up(
             "late" in text and "UMKM with listings on two or more partners, counted once:" in text
         )
         assert not re.search(r"\b(32|33|35)\d{14}\b", text)  # no NIK-like number
+
+
+def test_the_report_marks_each_publications_first_figure_beside_the_current_curve(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The report reads each publication's latest day as first published and its value now; the
+    page lists them with the revision, and the chart differs from one without the marks."""
+    from pipelines.reporting import report
+    from pipelines.reporting.status import read_published
+
+    nights_one_and_two(settings.landing)
+    run_plain(settings, D1, D1)
+    b.tokoraya(settings.landing, D2, [shop("T2", NIK[4], "1 Januari 2024")])  # restates day 1
+    run_plain(settings, D1, D2)
+    pub = read_published(settings.publish)
+    assert pub.publications.select("publication_id", "latest_export_date", "first_published", "now").rows() == [
+        (1, D1, 3, 4), (2, D2, 5, 5),
+    ]  # fmt: skip
+    png = report.render_png(pub)
+    page = report.render_html(pub, png, "chart.png")
+    assert "Publications: each one&#x27;s latest day as first published, and now" in page
+    assert (
+        '<td class="n">3</td><td class="n">4</td><td class="n">1</td>' in page
+    )  # first, now, revision
+    without = report.render_png(replace(pub, publications=pub.publications.clear()))
+    assert png != without
 
 
 def _n(text: str) -> int:

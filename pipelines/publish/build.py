@@ -55,6 +55,7 @@ class PublishSummary:
     path: Path
     publication_id: int | None = None  # None: the values equal the last publication's
     previous_id: int = 0  # the publication before it (0: none)
+    moved: history.Moved | None = None  # what the publication moved (None: no publication)
 
 
 def reference_day(con: duckdb.DuckDBPyConnection) -> date | None:
@@ -273,8 +274,9 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, contracts: dict[str, C
     crash.point("publish-swapped")
     fsync_dir(target.parent)
     history.swapped(con)
+    moved = history.what_moved(con, recorded.publication_id) if recorded.publication_id else None
     return PublishSummary(
-        reference_day(con), rows, target, recorded.publication_id, recorded.previous_id
+        reference_day(con), rows, target, recorded.publication_id, recorded.previous_id, moved
     )
 
 

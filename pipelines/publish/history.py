@@ -34,6 +34,7 @@ import duckdb
 
 from pipelines import crash, release
 from pipelines.contracts import Contract, contracts_sha256
+from pipelines.reference import PROGRAMME_START
 from pipelines.warehouse import store as warehouse
 from pipelines.warehouse.moves import changed_partner_days
 
@@ -251,3 +252,66 @@ def audit(con: duckdb.DuckDBPyConnection, pub: str) -> list[str]:
 
 def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+@dataclass(frozen=True)
+class Revised:
+    as_of_date: object
+    umkm_onboarded: int
+    previous: int
+    causes: tuple[tuple[str | None, object, str, int], ...]  # partner, export date, change, moved
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a publication moved, for the run's summary (counts only)."""
+
+    publication_id: int
+    previous: tuple[object, int | None] | None  # the previous publication's latest day, figure
+    latest: tuple[object, int | None]  # this publication's latest day, figure
+    latest_before: int | None  # this latest day's figure in the previous publication, if it had it
+    restated: int  # past days whose values changed
+    largest: tuple[Revised, ...]
+
+
+def what_moved(con: duckdb.DuckDBPyConnection, publication_id: int, top: int = 5) -> Moved:
+    """The national figure before and after a publication, how many past days it restated, and
+    its largest revisions with the partner-days whose moves made them (moves.py)."""
+    q = con.execute
+    rows = q(
+        "SELECT publication_id, latest_export_date, umkm_onboarded FROM publications WHERE publication_id IN (?, ?)",
+        [publication_id - 1, publication_id],
+    ).fetchall()
+    heads = {int(r[0]): (r[1], r[2]) for r in rows}
+    latest = heads[publication_id]
+    before = q(
+        """SELECT umkm_onboarded FROM national_progress_revisions
+           WHERE publication_id < ? AND as_of_date = ? ORDER BY publication_id DESC LIMIT 1""",
+        [publication_id, latest[0]],
+    ).fetchall()
+    restated = q(
+        "SELECT count(*) FROM national_progress_revisions WHERE publication_id = ? AND previous_umkm_onboarded IS NOT NULL",
+        [publication_id],
+    ).fetchall()[0][0]
+    largest = []
+    for day, value, previous in q(
+        """SELECT as_of_date, umkm_onboarded, previous_umkm_onboarded FROM national_progress_revisions
+           WHERE publication_id = ? AND previous_umkm_onboarded IS NOT NULL
+             AND umkm_onboarded <> previous_umkm_onboarded
+           ORDER BY abs(umkm_onboarded - previous_umkm_onboarded) DESC, as_of_date DESC LIMIT ?""",
+        [publication_id, top],
+    ).fetchall():
+        causes = q(
+            """SELECT m.partner, m.export_date, coalesce(any_value(d.change), ''), sum(m.n)::BIGINT AS moved
+               FROM umkm_moves m LEFT JOIN publication_partner_days d
+                 ON d.publication_id = m.publication_id AND d.partner = m.partner AND d.export_date = m.export_date
+               WHERE m.publication_id = $id AND m.onboarding_date BETWEEN $start AND $day
+               GROUP BY m.partner, m.export_date HAVING sum(m.n) <> 0
+               ORDER BY abs(sum(m.n)) DESC, m.export_date, m.partner LIMIT 3""",
+            {"id": publication_id, "start": PROGRAMME_START, "day": day},
+        ).fetchall()
+        largest.append(Revised(day, int(value), int(previous), tuple((c[0], c[1], c[2], int(c[3])) for c in causes)))  # fmt: skip
+    return Moved(
+        publication_id, heads.get(publication_id - 1), latest,
+        int(before[0][0]) if before else None, int(restated), tuple(largest),
+    )  # fmt: skip

@@ -278,6 +278,7 @@ def _national_log(ax, pub: Published, span: _Span, lang: Language) -> None:  # t
         color="#555555",
     )
 
+    _first_published(ax, pub, lang)
     _published_points(ax, False, lang)
     ax.set_yscale("log")
     top = max(float(reference.targets()["target_umkm"].max()), float(nat["target"].max() or 1))
@@ -289,6 +290,56 @@ def _national_log(ax, pub: Published, span: _Span, lang: Language) -> None:  # t
     ax.set_ylabel(lang.t("log_axis"))
     ax.set_title(lang.t("subtitle"), fontsize=10, color="#444444", loc="left")
     _style(ax)
+
+
+FIRST = "#D55E00"  # vermilion: the pipeline's own first releases, beside its current curve
+
+
+def _first_published(ax, pub: Published, lang: Language) -> None:  # type: ignore[no-untyped-def]
+    """Each publication's figure for its latest day as first published (publications): a hollow
+    marker beside the current curve, joined by a thin line to that day's value now; and, since
+    publications crowd the curve's end on a five-year axis, the same in a linear inset over the
+    days they cover."""
+    pubs = pub.publications
+    if pubs.height == 0:
+        return
+    pubs = pubs.filter(pl.col("first_published").is_not_null() & (pl.col("first_published") > 0))
+    if pubs.height == 0:
+        return
+    x = pubs["latest_export_date"].to_numpy()
+    first = pubs["first_published"].cast(pl.Float64).to_numpy()
+    now = pubs["now"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+    def marks(target, label: str | None) -> None:  # type: ignore[no-untyped-def]
+        target.vlines(x, first, now, color=FIRST, linewidth=0.9, alpha=0.8, zorder=5)
+        target.scatter(
+            x, first, marker="o", s=30, facecolor="white", edgecolor=FIRST, linewidth=1.3,
+            zorder=6, label=label,
+        )  # fmt: skip
+
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import FuncFormatter
+
+    marks(ax, lang.t("first_published", n=pubs.height))
+    inset = ax.inset_axes([0.30, 0.40, 0.40, 0.26])
+    lo = pubs["latest_export_date"].min() - timedelta(days=2)  # type: ignore[operator]
+    hi = pub.national["as_of_date"].max() + timedelta(days=1)  # type: ignore[operator]
+    window = pub.national.filter(pl.col("as_of_date").is_between(lo, hi))
+    inset.plot(window["as_of_date"].to_numpy(), window["umkm_onboarded"].to_numpy(), color=ONBOARDED, linewidth=1.8)  # fmt: skip
+    marks(inset, None)
+    values = [*window["umkm_onboarded"].to_list(), *first.tolist()]
+    pad = max((max(values) - min(values)) * 0.08, 1)
+    inset.set_ylim(min(values) - pad, max(values) + pad)
+    inset.set_xlim(lo, hi)
+    inset.set_title(lang.t("first_published_inset"), fontsize=8, color="#444444", loc="left")
+    inset.tick_params(labelsize=7)
+    inset.yaxis.set_major_formatter(FuncFormatter(lambda v, _: lang.num(int(v))))
+    locator = AutoDateLocator(maxticks=6)
+    inset.xaxis.set_major_locator(locator)
+    inset.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    inset.xaxis.get_offset_text().set_fontsize(7)
+    inset.set_facecolor("#fbfbfb")
+    inset.grid(True, color="#e8e8e8", linewidth=0.6)
 
 
 def _published_points(ax, labels: bool, lang: Language) -> None:  # type: ignore[no-untyped-def]
@@ -459,6 +510,24 @@ def _html_table(frame: pl.DataFrame, numeric: set[str], lang: Language,
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _publications_html(pub: Published, lang: Language, last_rows: int = 10) -> str:
+    """The last publications: each latest day as first published, now, and the revision."""
+    pubs = pub.publications
+    if pubs.height == 0:
+        return ""
+    rows = (
+        pubs.tail(last_rows)
+        .sort("publication_id", descending=True)
+        .with_columns(
+            (pl.col("now") - pl.col("first_published")).alias("revision"),
+            pl.col("published_at").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )
+    numbers = {"publication_id", "first_published", "now", "revision"}
+    return f"""<h2>{html.escape(lang.t("publications_table"))}</h2>
+{_html_table(rows, numbers, lang)}"""
+
+
 def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10,
                 lang: Language = ENGLISH) -> str:  # fmt: skip
     latest = pub.latest
@@ -505,6 +574,7 @@ def render_html(pub: Published, png: bytes, png_name: str, last_rows: int = 10,
 </figure>
 <h2>{html.escape(lang.t("last_days", n=min(last_rows, pub.national.height)))}</h2>
 {_html_table(nat, counts, lang)}
+{_publications_html(pub, lang)}
 <h2>{html.escape(lang.t("partner_freshness"))}</h2>
 <p class="note">{html.escape(lang.t("freshness_note"))}</p>
 {_html_table(fresh, {"days_behind", "missing_days"}, lang, flags)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -44,6 +44,8 @@ class Published:
     loads: pl.DataFrame  # partner_loads, by partner, export_date
     freshness: pl.DataFrame  # partner_freshness, by partner
     provinces: pl.DataFrame  # progress_by_province on the latest day only
+    # each publication's latest day as first published and now (empty for a file without history)
+    publications: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def latest(self) -> dict[str, object] | None:
@@ -77,11 +79,26 @@ def read_published(path: Path | None = None) -> Published:
                    WHERE as_of_date = (SELECT max(as_of_date) FROM progress_by_province)
                    ORDER BY province_code IS NULL, umkm_onboarded DESC, province_name"""
             ).pl(),
+            publications=_publications(con),
         )
     except duckdb.Error as exc:
         raise NotPublished(f"{path} is not a complete published file: {exc}") from None
     finally:
         con.close()
+
+
+def _publications(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    has = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'publications'"
+    ).fetchall()[0][0]
+    if not has:  # a file published before the history existed
+        return pl.DataFrame()
+    return con.sql(
+        """SELECT p.publication_id, p.published_at, p.latest_export_date,
+                  p.umkm_onboarded AS first_published, n.umkm_onboarded AS now
+           FROM publications p LEFT JOIN national_progress n ON n.as_of_date = p.latest_export_date
+           ORDER BY p.publication_id"""
+    ).pl()
 
 
 def pct_text(ratio: float | None, lang: Language = ENGLISH) -> str:

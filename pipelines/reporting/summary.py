@@ -101,6 +101,57 @@ def validation_rows(summary: RunSummary) -> list[dict[str, object]]:
     return rows
 
 
+def moved_line(summary: RunSummary) -> str:
+    """One line: which publication this run made and how the national figure moved (or none)."""
+    pub = summary.published
+    if pub is None:
+        return "No publication: nothing changed since the last one."
+    if pub.moved is None:
+        return f"No new publication: the values equal publication {pub.previous_id}'s."
+    m = pub.moved
+    day, after = m.latest
+    head = f"Publication {m.publication_id}: {_num(after)} UMKM onboarded on {day}"
+    if m.previous is None:
+        return head + " (the first publication)."
+    if m.latest_before is not None:
+        head += f" (publication {m.publication_id - 1} had {_num(m.latest_before)} for that day)"
+    else:
+        head += f" (publication {m.publication_id - 1}: {_num(m.previous[1])} on {m.previous[0]})"
+    return head + f"; {m.restated:,} past day(s) restated."
+
+
+def moved_section(summary: RunSummary) -> list[str]:
+    """Markdown: the national figure before and after this publication, the past days restated,
+    the largest revisions and the partner-days that moved them."""
+    lines = ["## What this publication moved", "", moved_line(summary), ""]
+    m = summary.published.moved if summary.published else None
+    if m is None or not m.largest:
+        return lines
+    lines += [
+        "| day | before | after | revision | partner-days that moved it (UMKM moved) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in m.largest:
+        causes = "; ".join(
+            f"{p or 'identity links alone'} {d or ''} {c} ({n:+,})".replace("  ", " ")
+            for p, d, c, n in r.causes
+        )
+        lines.append(
+            f"| {r.as_of_date} | {r.previous:,} | {r.umkm_onboarded:,} | "
+            f"{r.umkm_onboarded - r.previous:+,} | {_cell(causes)} |"
+        )
+    lines += [
+        "",
+        "`umkm explain --date DAY` shows every publication of a day and its partner-days.",
+        "",
+    ]
+    return lines
+
+
+def _num(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
+
+
 def markdown(summary: RunSummary, published: Path, kind: str, results: str | None = None,
              data_docs: Path | None = None) -> str:  # fmt: skip
     """The run's report: national figure, a section per failed partner-day with its reason in
@@ -116,6 +167,7 @@ def markdown(summary: RunSummary, published: Path, kind: str, results: str | Non
         "",
         *[f"**Warning:** {_cell(line)}\n" for line in summary.warnings],
     ]
+    lines += moved_section(summary)
     if results:
         lines += [f"Validation results of every partner-day: [validation summary]({results})", ""]
     if failed or summary.landing_failures:
