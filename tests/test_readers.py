@@ -212,3 +212,17 @@ def test_gzip_member_is_read_whole(settings) -> None:
     )
     b.manifest(path, {"sellers.csv.gz": 2})
     assert stage(settings, "pasarnusa", D).rows_loaded == 2
+
+
+def test_mixed_line_ends_fail_the_day_saying_so(settings) -> None:
+    """A CRLF file with one LF line end and a lone CR (a flipped bit) is refused in words a
+    partner understands, not in the CSV parser's."""
+    row = {"ID Toko": "T1", "Nama Toko": "Toko", "NIK Pemilik": NIK, "No. HP": "", "NIB": "",
+           "Provinsi": "Prov. Jawa Barat", "Kabupaten/Kota": "Bandung, Kota", "Skala Usaha": "KECIL",
+           "Tanggal Bergabung": "5/8/2021", "Omzet Bulanan (Rp)": "-"}  # fmt: skip
+    text = b.csv_text(b.TOKORAYA_COLUMNS, [row, {**row, "ID Toko": "T2"}, {**row, "ID Toko": "T3"}], sep=";", line_end="\r\n")  # fmt: skip
+    lines = text.encode("cp1252").split(b"\r\n")
+    b.tokoraya(settings.landing, D, [], raw=lines[0] + b"\r\n" + lines[1] + b"\n" + lines[2] + b"\rX\r\n" + lines[3] + b"\r\n")  # fmt: skip
+    step = stage(settings, "tokoraya", D)
+    assert step.status == "failed"
+    assert "line ends are mixed (CRLF and LF) or a lone carriage return" in str(step.detail), step.detail  # fmt: skip

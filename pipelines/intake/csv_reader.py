@@ -148,5 +148,14 @@ def refusal(exc: duckdb.Error, file: DeliveredFile, what: str) -> DeliveryRefuse
     return DeliveryRefused(f"file {file.shown!r} could not be {what}: {first_line(exc)}")
 
 
+# DuckDB's words for what it met, and what they mean in a partner's file
+_EXPLAINED = {
+    "state machine reached an invalid state": "its line ends are mixed (CRLF and LF) or a lone "
+    "carriage return stands inside a record",
+}
+
+
 def first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    meaning = next((m for words, m in _EXPLAINED.items() if words in line), None)
+    return f"{meaning} ({line})" if meaning else line
