@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import re
 import stat
 import struct
 import subprocess
@@ -404,6 +405,22 @@ def overlapping(data: bytes) -> bytes:
     )
 
 
+def with_sheet_xml(data: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
+    """The workbook with its first sheet's XML changed (every other part as it was)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:  # fmt: skip
+        for info in source.infolist():
+            content = source.read(info)
+            archive.writestr(info.filename, change(content) if info.filename == "xl/worksheets/sheet1.xml" else content)  # fmt: skip
+    return out.getvalue()
+
+
+def far_cell(ref: bytes):  # type: ignore[no-untyped-def]
+    """A numeric cell at `ref` appended to the sheet's last row (the workbook reader would
+    allocate every cell between A1 and it)."""
+    return lambda d: with_sheet_xml(d, lambda xml: xml.replace(b"</row></sheetData>", b'<c r="' + ref + b'"><v>1</v></c></row></sheetData>'))  # fmt: skip
+
+
 HOSTILE_WORKBOOKS = {
     "dot-dot entry": (lambda d: with_entries(d, ("../../evil.xml", b"<x/>")), "unsafe path ('../../evil.xml')"),
     "absolute entry": (lambda d: with_entries(d, ("/etc/cron.d/evil", b"x")), "unsafe path ('/etc/cron.d/evil')"),
@@ -415,6 +432,10 @@ HOSTILE_WORKBOOKS = {
     "lying sizes": (lying_sizes, "archive entry 'xl/media/blob.bin' is damaged or not what its header declares"),
     "overlapping entries": (overlapping, "overlapping archive entries"),
     "not a zip": (lambda d: d[:-200], "is not an Excel workbook"),
+    # found by the mutation test: a cell reference this far out made the reader abort the process
+    "cell past Excel's rows": (far_cell(b"ZZZZZZ99999999"), "beyond Excel's 1,048,576 rows and 16,384 columns"),
+    "a span of billions of cells": (far_cell(b"XFD1048576"), "spans 17,179,869,184 cells"),
+    "a dimension of the whole sheet": (lambda d: with_sheet_xml(d, lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', xml)), "spans 17,179,869,184 cells"),
 }  # fmt: skip
 
 

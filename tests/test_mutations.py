@@ -62,6 +62,11 @@ def loads(warehouse: Path) -> dict[tuple[str, str], dict[str, object]]:
     return out
 
 
+def without_volume_warning(row: dict[str, object]) -> dict[str, object]:
+    notes = [n for n in str(row["detail"] or "").split("; ") if n and not n.startswith("volume warning: ")]  # fmt: skip
+    return {**row, "detail": "; ".join(notes) or None}
+
+
 def deliver(landing: Path, templates: Path, days: list[date]) -> None:
     """Every partner's template delivered on each of `days` (same files, another folder)."""
     for partner, source in TEMPLATES.items():
@@ -97,14 +102,15 @@ def outcome(row: dict[str, object] | None) -> str:
         return "loaded, some quarantined" if row["rows_quarantined"] else "loaded"
     if row["status"] != "failed" or not detail.strip():
         return f"PROBLEM: {row['status']} without a reason"
-    if "unexpected" in detail:
+    if "could not stage the delivery: unexpected" in detail:  # stage.isolated caught a crash
         return f"PROBLEM: a crash caught: {detail[:300]}"
     for words, kind in ((r"manifest", "failed: manifest mismatch"), (r"gzip", "failed: damaged gzip"),
-                        (r"Parquet|parquet", "failed: damaged Parquet"), (r"zip|xlsx|workbook|sheet", "failed: damaged workbook"),
-                        (r"Windows-1252|UTF-8|encod|byte order mark", "failed: encoding"),
+                        (r"parquet", "failed: damaged Parquet"), (r"zip|xlsx|workbook|sheet|excel", "failed: damaged workbook"),
+                        (r"line ends", "failed: mixed line ends"),
+                        (r"windows-1252|utf-8|encod|byte order mark", "failed: encoding"),
                         (r"column|header", "failed: columns or header"), (r"quarantin", "failed: over the quarantine threshold"),
                         (r"empty", "failed: empty file")):  # fmt: skip
-        if re.search(words, detail):
+        if re.search(words, detail, re.IGNORECASE):
             return kind
     return "failed: other reason"
 
@@ -136,11 +142,20 @@ def run_batch(
         return [(m, "PROBLEM: the run hung") for m in damaged.values()], [f"seed {seed}: {exc}"]
     if run.returncode not in (0, 1) or "backfill stopped" in run.stderr or not settings.warehouse.exists():  # fmt: skip
         problems.append(f"seed {seed}: the run ended {run.returncode}: {run.stderr[-3000:]}")
-    if "Traceback" in run.stdout + run.stderr:
-        problems.append(f"seed {seed}: a traceback in the run's output: {(run.stdout + run.stderr)[-3000:]}")  # fmt: skip
+    output = run.stdout + run.stderr
+    if "Traceback" in output:
+        at = output.find("Traceback")
+        problems.append(f"seed {seed}: a traceback in the run's output: {output[max(0, at - 500) : at + 2500]}")  # fmt: skip
     got = loads(settings.warehouse) if settings.warehouse.exists() else {}
     for key, row in want.items():
-        if key not in damaged and got.get(key) != row:
+        if key in damaged:
+            continue
+        mine = got.get(key)
+        # a damaged day that loaded fewer records is history for the volume warning of the
+        # partner's days after it (partners.md): only after one may an undamaged day warn
+        if mine is not None and any(p == key[0] and d < key[1] for p, d in damaged):
+            mine = without_volume_warning(mine)
+        if mine != row:
             problems.append(f"seed {seed}: undamaged {key} recorded {got.get(key)}, an undamaged run {row}")  # fmt: skip
     results = [(m, outcome(got.get(key))) for key, m in damaged.items()]
     for m, what in results:

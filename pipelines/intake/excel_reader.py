@@ -30,6 +30,12 @@ MAX_ENTRIES = 1000  # a workbook has a few dozen parts
 MAX_DIRECTORY = 16 << 20  # bytes of central directory zipfile would parse
 MAX_RATIO = 200  # deflate reaches ~1000:1 on repeated bytes; sheet XML stays far below
 _RATIO_FLOOR = 1 << 20  # small parts (styles, empty sheets) may compress very well
+# a sheet's cells lie within Excel's own limits, and span at most MAX_CELLS (its rows times its
+# columns): the workbook reader allocates the whole span at once, so a single cell at row 10^14
+# would make it ask for exabytes and abort the process, and with it the run
+MAX_ROWS, MAX_COLUMNS = 1_048_576, 16_384
+MAX_CELLS = 1 << 24
+_REF = re.compile(r'<(?:\w+:)?(?:c|row|dimension)\b[^>]*?\s(?:r|ref)="([^"]*)"')
 _EOCD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_EOCD = b"PK\x06\x06"
@@ -208,6 +214,45 @@ def _numeric_cells(archive: zipfile.ZipFile, sheet_xml: str) -> pl.DataFrame:
     ).select("col", "row")
 
 
+def _check_extent(archive: zipfile.ZipFile, sheet_xml: str, label: str) -> None:
+    """Refuse a sheet whose cell references (cells, rows, its declared dimension) reach past
+    Excel's limits or span more than MAX_CELLS, before the workbook reader sees it."""
+    xml = archive.read(sheet_xml).decode("utf-8", errors="replace")
+    rows: list[int] = []
+    columns: list[int] = []
+    for match in _REF.finditer(xml):
+        for ref in match.group(1).split(":"):
+            parts = re.fullmatch(r"\$?([A-Za-z]{0,12})\$?(\d{0,20})", ref.strip())
+            if not parts:
+                continue
+            letters, digits = parts.groups()
+            if digits:
+                rows.append(int(digits))
+            if letters:
+                columns.append(_column_index(letters.upper()) + 1)
+    if not rows and not columns:
+        return
+    last_row, last_column = max(rows, default=1), max(columns, default=1)
+    if last_row > MAX_ROWS or last_column > MAX_COLUMNS:
+        raise DeliveryRefused(
+            f"{label}: sheet {sheet_xml!r} refers to row {last_row:,}, column {last_column:,}, "
+            f"beyond Excel's {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns; refused"
+        )
+    span = (last_row - min(rows, default=1) + 1) * (last_column - min(columns, default=1) + 1)
+    if span > MAX_CELLS:
+        raise DeliveryRefused(
+            f"{label}: sheet {sheet_xml!r} spans {span:,} cells, more than the {MAX_CELLS:,} a "
+            "partner's sheet may span; refused"
+        )
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
 def _column_letter(index: int) -> str:
     letters = ""
     index += 1
@@ -226,6 +271,9 @@ def read(reading: Reading) -> list[str]:
     archive, data = _xlsx_guard(file, reading.max_uncompressed)
     try:
         try:
+            xml_name = _sheet_xml_name(archive, opts.sheet)
+            if xml_name and xml_name in archive.namelist():
+                _check_extent(archive, xml_name, f"file {file.shown!r}")
             workbook = fastexcel.read_excel(data)
             if opts.sheet not in workbook.sheet_names:
                 raise DeliveryRefused(
@@ -234,7 +282,6 @@ def read(reading: Reading) -> list[str]:
             frame = workbook.load_sheet(
                 opts.sheet, header_row=opts.header_row - 1, dtypes="string"
             ).to_polars()
-            xml_name = _sheet_xml_name(archive, opts.sheet)
             numeric = (
                 _numeric_cells(archive, xml_name)
                 if xml_name
