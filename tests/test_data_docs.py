@@ -9,10 +9,12 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from tests import builders as b
+from tests.conftest import TEST_KEY
 from tests.test_runs import NIKS, row
 
 PERSONAL = [*NIKS, "81234567890", "0812-3456-7890", "6281234567890"]
@@ -36,6 +38,20 @@ def deliver_three_days(settings: Settings) -> None:
                 [row("PN1", NIKS[0], "2023-06-01")], rows_in_manifest=5)  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def three_days_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The three days delivered and run once, for the tests that only read what it wrote."""
+    root = tmp_path_factory.mktemp("docs")
+    settings = Settings(landing=root / "landing", warehouse=root / "warehouse" / "umkm.duckdb",
+                        publish=root / "published" / "umkm.duckdb", pii_key=TEST_KEY)  # fmt: skip
+    deliver_three_days(settings)
+    summary = run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    assert [s.status for s in summary.steps] == ["loaded", "loaded", "failed"], [
+        s.detail for s in summary.steps
+    ]
+    return settings
+
+
 def stored_results(gx_dir: Path) -> dict[str, dict]:
     """The stored GX validation results, by suite name and run name (the export date)."""
     out = {}
@@ -47,14 +63,10 @@ def stored_results(gx_dir: Path) -> dict[str, dict]:
 
 
 def test_suites_are_the_contract_rules_on_canonical_columns_and_agree_with_sql(
-    settings: Settings,
+    three_days_run: Settings,
 ) -> None:
     """Each record expectation counts exactly the records the SQL rules quarantined for its reason."""
-    deliver_three_days(settings)
-    summary = run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
-    assert [s.status for s in summary.steps] == ["loaded", "loaded", "failed"], [
-        s.detail for s in summary.steps
-    ]
+    settings = three_days_run
     results = stored_results(settings.gx_dir)
     assert set(results) == {
         "pasarnusa_delivery 2024-01-01", "pasarnusa_records 2024-01-01",
@@ -102,10 +114,11 @@ def test_suites_are_the_contract_rules_on_canonical_columns_and_agree_with_sql(
     assert "manifest.json says 5" in json.dumps(refused)
 
 
-def test_data_docs_site_has_a_page_per_result_and_no_personal_values(settings: Settings) -> None:
+def test_data_docs_site_has_a_page_per_result_and_no_personal_values(
+    three_days_run: Settings,
+) -> None:
     """The GX site indexes every result, refused days included, with dates shown as dates."""
-    deliver_three_days(settings)
-    run_plain(settings, date(2024, 1, 1), date(2024, 1, 3))
+    settings = three_days_run
     docs = settings.gx_dir / "data_docs"
     index = (docs / "index.html").read_text()
     pages = sorted((docs / "validations").rglob("*.html"))
@@ -139,3 +152,19 @@ def test_a_later_run_renders_only_its_own_results_and_indexes_them_all(settings:
     assert len(after) == len(before) + 2
     index = (docs / "index.html").read_text()
     assert all(str(p.relative_to(docs)) in index for p in after)
+
+
+def test_gx_files_left_half_written_by_a_killed_run_do_not_stop_the_next(
+    settings: Settings,
+) -> None:
+    """A suite and a result that do not parse are written again or dropped; the site builds."""
+    b.pasarnusa(settings.landing, "2024-01-01", [row("PN1", NIKS[0], "2023-06-01")])
+    run_plain(settings, date(2024, 1, 1), date(2024, 1, 1))
+    (settings.gx_dir / "expectations" / "pasarnusa_records.json").write_text("")
+    result = next((settings.gx_dir / "uncommitted" / "validations").rglob("*.json"))
+    result.write_text('{"results": [')
+    b.pasarnusa(settings.landing, "2024-01-02", [row("PN1", NIKS[0], "2023-06-01")])
+    summary = run_plain(settings, date(2024, 1, 2), date(2024, 1, 2))
+    assert [s.status for s in summary.steps] == ["loaded"], [s.detail for s in summary.steps]
+    assert "pasarnusa_records" in (settings.gx_dir / "data_docs" / "index.html").read_text()
+    assert not result.exists()

@@ -442,7 +442,14 @@ def _prepared_checkpoint(gx_dir: Path, name: str, expectations: list[Any], add_b
     for source in [s for s in ctx.data_sources.all() if s == name]:
         ctx.data_sources.delete(source)
     batch = add_batch(ctx, name, target)
-    checkpoint = _checkpoint(ctx, name, batch, _suite(ctx, name, expectations), result_format)
+    try:
+        checkpoint = _checkpoint(ctx, name, batch, _suite(ctx, name, expectations), result_format)
+    except Exception:
+        # a run killed while GX wrote one of them leaves a file that does not parse: written
+        # again from the contract (they hold nothing else)
+        for store in ("expectations", "validation_definitions", "checkpoints"):
+            (gx_dir / store / f"{name}.json").unlink(missing_ok=True)
+        checkpoint = _checkpoint(ctx, name, batch, _suite(ctx, name, expectations), result_format)
     _prepared[(gx_dir, name)] = (signature, checkpoint)
     return checkpoint
 
@@ -584,6 +591,8 @@ def build_site(gx_dir: Path) -> Path:
     _imported()
     with _gx_lock:
         ctx = context(gx_dir)
+        for store in ("uncommitted/validations", "expectations", "validation_definitions", "checkpoints"):  # fmt: skip
+            _drop_unreadable(gx_dir / store)
         site = gx_dir / "data_docs" / "validations"
         new = [
             key for key in ctx.validation_results_store.list_keys()
@@ -592,3 +601,16 @@ def build_site(gx_dir: Path) -> Path:
         suites = ctx.expectations_store.list_keys()
         ctx.build_data_docs(site_names=[SITE], resource_identifiers=[*new, *suites])
     return gx_dir / "data_docs" / "index.html"
+
+
+def _drop_unreadable(store: Path) -> None:
+    """Remove a store's files that do not parse (a run killed while GX wrote them), which would
+    stop the site's build: a result's partner-day is validated again by the next run, and a
+    suite, definition or Checkpoint is written again from the contract when next used."""
+    import json
+
+    for path in store.rglob("*.json"):
+        try:
+            json.loads(path.read_bytes())
+        except ValueError:
+            path.unlink()
