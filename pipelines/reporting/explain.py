@@ -250,22 +250,32 @@ def render(e: Explanation) -> list[str]:
             f"  publication {r.publication_id}  {_when(r.published_at)}  latest day {r.latest_export_date}:  "
             f"{r.value:,}  ({change})"
         )
+        moving = [m for m in r.moves if m.moved]
         rows = [
             [m.partner or "(none: UMKM linked or split by identifiers alone)",
-             str(m.export_date or ""), m.change, m.status, f"{m.moved:+,}" if m.moved else "0"]
-            for m in r.moves
+             str(m.export_date or ""), m.change, m.status, f"{m.moved:+,}"]
+            for m in moving
         ]  # fmt: skip
         if rows:
             lines = table(["partner", "export date", "change", "status", "UMKM moved"], rows, {4})
             out += ["      " + line for line in lines]
-            total = sum(m.moved for m in r.moves)
-            if e.partner is None and r.previous is not None:
-                out.append(f"      moved in all: {total:+,} = {r.value:,} - {r.previous:,}")
-            elif e.partner is None:
-                out.append(
-                    f"      moved in all: {total:+,}, on top of {r.earlier:,} counted by earlier "
-                    f"publications before this day was published: {total + r.earlier:,}"
-                )
+        still = [m for m in r.moves if not m.moved]
+        if still:
+            kinds = {
+                k: sum(1 for m in still if m.change == k) for k in ("loaded", "late", "corrected")
+            }
+            said = ", ".join(f"{n:,} {k}" for k, n in kinds.items() if n)
+            out.append(
+                f"      {'and ' if rows else ''}{len(still):,} partner-day(s) ({said}) that moved none"
+            )
+        total = sum(m.moved for m in r.moves)
+        if e.partner is None and r.previous is not None:
+            out.append(f"      moved in all: {total:+,} = {r.value:,} - {r.previous:,}")
+        elif e.partner is None:
+            out.append(
+                f"      moved in all: {total:+,}, on top of {r.earlier:,} counted by earlier "
+                f"publications before this day was published: {total + r.earlier:,}"
+            )
     out += [
         "",
         "  UMKM moved: each UMKM group that identity resolution replaced counts -1 and each new group",
