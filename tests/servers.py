@@ -33,12 +33,12 @@ def sshd_missing() -> str | None:
 
 
 def _wait_port(
-    port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 120
+    port: int, process: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 120
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            err = log.read_text(errors="replace") if log.exists() else ""
             raise RuntimeError(f"{what} exited with {process.returncode}: {err[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -112,13 +112,14 @@ LogLevel ERROR
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-    process = subprocess.Popen(
-        [str(SSHD), "-D", "-e", "-f", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # the server's log goes to a file: a pipe nobody reads fills up and stalls the server
+    log = base / "sshd.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(SSHD), "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log_file
+        )
     try:
-        _wait_port(port, process, "sshd")
+        _wait_port(port, process, "sshd", log)
         yield Sftp(port, getpass.getuser(), home)
     finally:
         _stop(process)
@@ -141,14 +142,18 @@ def moto_s3(base: Path) -> Iterator[S3]:
     """moto's S3 API server in its own process on a free loopback port."""
     base.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "MOTO_CALL_RESET_API": "false"},
-    )
+    # moto logs every request to stderr: into a pipe nobody reads it stalls the server after
+    # about 800 requests (64 KiB), so the log goes to a file
+    log = base / "moto.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env={**os.environ, "MOTO_CALL_RESET_API": "false"},
+        )
     try:
-        _wait_port(port, process, "moto server")
+        _wait_port(port, process, "moto server", log)
         endpoint = f"http://127.0.0.1:{port}"
         urllib.request.urlopen(endpoint + "/moto-api/", timeout=10).read()
         yield S3(port, endpoint)
@@ -159,14 +164,10 @@ def moto_s3(base: Path) -> Iterator[S3]:
 def s3_upload(s3: S3, local: Path, bucket: str, prefix: str) -> None:
     """Put a local landing folder's files under s3://bucket/prefix/, creating the bucket."""
     import boto3
-    from botocore.config import Config
 
-    # moto's development server now and then leaves a request unanswered on a kept-alive
-    # connection (seen on a loaded machine): time out soon and retry, a PUT is idempotent
-    patient = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 8, "mode": "standard"})  # fmt: skip
     client = boto3.client(
         "s3", endpoint_url=s3.endpoint, aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret", region_name="us-east-1", config=patient,
+        aws_secret_access_key="testing-secret", region_name="us-east-1",
     )  # fmt: skip
     with suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
