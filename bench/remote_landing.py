@@ -103,6 +103,7 @@ def main() -> None:
             )  # this process reads the server too: its known_hosts
             readers = [("SFTP (sshd)", remote.open_filesystem(remote.Source(sftp.url(landing))), str(landing))]  # fmt: skip
             if with_s3:
+                os.environ.update(s3.env())  # this process reads the bucket too: its credentials
                 readers.append(("S3 (moto)", remote.open_filesystem(remote.Source(
                     "s3://umkm-bench/landing", endpoint_url=s3.endpoint)), "umkm-bench/landing"))  # fmt: skip
             for name, fs, prefix in readers:
