@@ -27,7 +27,7 @@ from pipelines.synthetic import generate
 from tests.conftest import TEST_KEY
 from tests.processes import prefect_server, umkm, umkm_env
 from tests.test_concurrent_runs import no_duplicates
-from tests.test_runs import published
+from tests.test_runs import data_tables, published
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
                      publish=base / "clean" / "p.duckdb", pii_key=TEST_KEY)  # fmt: skip
     run_plain(clean, START, END)
     with prefect_server(base / "prefect-home") as server:
-        yield landing, published(clean), server
+        yield landing, data_tables(published(clean)), server
 
 
 def stopped_by_a_full_disk(run: subprocess.CompletedProcess[str], stage: str) -> None:
@@ -136,6 +136,7 @@ def test_a_full_disk_while_staging_loading_or_publishing_stops_the_run_and_the_n
         full(p, 16 << 10, "publishing stopped")
         again = umkm(*RANGE, env=env, timeout=TIMEOUT)
         assert again.returncode == 0, f"{again.stdout[-2000:]} {again.stderr[-3000:]}"
-        assert published(settings) == want
+        # the history differs: the runs stopped by a full disk published some days first
+        assert data_tables(published(settings)) == want
         no_duplicates(settings)
         assert sorted(f.name for f in p.iterdir()) == [settings.publish.name]

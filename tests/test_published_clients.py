@@ -14,12 +14,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.publish.build import TABLES
+from pipelines.publish import history
+from pipelines.publish.build import TABLES as DATA_TABLES
 from pipelines.run.core import run_plain
 from pipelines.settings import Settings
 from pipelines.synthetic import generate
 from tests import bi_read
 from tests.test_metrics_doc import schema
+
+TABLES = DATA_TABLES + history.TABLES  # the published file: data tables and their history
 
 ROOT = Path(__file__).resolve().parent.parent
 UV = ROOT / ".tools" / "bin" / "uv"  # `make install` bootstraps it
