@@ -15,7 +15,6 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -23,15 +22,14 @@ import pytest
 
 from pipelines.run.core import run_plain
 from pipelines.settings import Settings
-from pipelines.synthetic import generate
-from tests.conftest import TEST_KEY
-from tests.processes import prefect_server, umkm, umkm_env
+from tests.conftest import TEST_KEY, THREE_DAYS
+from tests.processes import umkm, umkm_env
 from tests.test_concurrent_runs import no_duplicates
 from tests.test_runs import data_tables, published
 
 pytestmark = pytest.mark.slow
 
-START, END = date(2024, 1, 29), date(2024, 1, 31)
+START, END = THREE_DAYS
 RANGE = ("backfill", "--start", START.isoformat(), "--end", END.isoformat())
 TIMEOUT = 300
 
@@ -85,15 +83,10 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    base = tmp_path_factory.mktemp("disk-full")
-    landing = base / "landing"
-    generate(landing, START, END, merchants=120, seed=17)
-    clean = Settings(landing=landing, warehouse=base / "clean" / "w.duckdb",
-                     publish=base / "clean" / "p.duckdb", pii_key=TEST_KEY)  # fmt: skip
-    run_plain(clean, START, END)
-    with prefect_server(base / "prefect-home") as server:
-        yield landing, data_tables(published(clean)), server
+def world(three_days, shared_prefect_server):  # type: ignore[no-untyped-def]
+    """The generated landing, the data tables a clean run publishes from it, a real server."""
+    landing, clean = three_days
+    return landing, data_tables(published(clean)), shared_prefect_server
 
 
 def stopped_by_a_full_disk(run: subprocess.CompletedProcess[str], stage: str) -> None:

@@ -12,23 +12,20 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from pipelines.run.core import run_plain
 from pipelines.run.lock import holder, lock_path
 from pipelines.settings import Settings
-from pipelines.synthetic import generate
-from tests.conftest import TEST_KEY
-from tests.processes import prefect_server, start_umkm, umkm, umkm_env
+from tests.conftest import TEST_KEY, THREE_DAYS
+from tests.processes import start_umkm, umkm, umkm_env
 from tests.test_concurrent_runs import no_duplicates
 from tests.test_runs import published
 
 pytestmark = pytest.mark.slow
 
-START, END = date(2024, 1, 29), date(2024, 1, 31)  # a Monday and a month end: all six partners
+START, END = THREE_DAYS  # a Monday and a month end: all six partners
 RANGE = ("backfill", "--start", START.isoformat(), "--end", END.isoformat())
 RECOVERY_SECONDS = 240  # the bound on "the next run completes"
 
@@ -59,16 +56,11 @@ def values(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A generated landing, the values a clean run publishes from it, and one Prefect home with
+def world(three_days, shared_prefect_server):  # type: ignore[no-untyped-def]
+    """The generated landing, the values a clean run publishes from it, and one Prefect home with
     a real server on loopback, shared by every killed run and the run after it."""
-    base = tmp_path_factory.mktemp("kills")
-    landing = base / "landing"
-    generate(landing, START, END, merchants=120, seed=17)
-    clean = settings_in(base / "clean", landing)
-    run_plain(clean, START, END)
-    with prefect_server(base / "prefect-home") as server:
-        yield landing, values(clean), server
+    landing, clean = three_days
+    return landing, values(clean), shared_prefect_server
 
 
 def assert_recovered(settings: Settings, want: dict[str, list[tuple[object, ...]]], env: dict[str, str], what: str) -> None:  # fmt: skip

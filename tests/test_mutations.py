@@ -28,7 +28,7 @@ from pipelines.settings import Settings
 from pipelines.synthetic import generate
 from tests import mutations
 from tests.conftest import TEST_KEY
-from tests.processes import prefect_server, umkm, umkm_env
+from tests.processes import umkm, umkm_env
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def deliver(landing: Path, templates: Path, days: list[date]) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def world(tmp_path_factory: pytest.TempPathFactory, shared_prefect_server):  # type: ignore[no-untyped-def]
     """The templates, the `partner_loads` rows an undamaged batch records, and one Prefect
     server shared by the batches' runs."""
     base = tmp_path_factory.mktemp("mutations")
@@ -87,8 +87,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     run_plain(clean, days[0], days[-1])
     want = loads(clean.warehouse)
     assert len(want) == DAYS * len(TEMPLATES) and all(r["status"] == "loaded" for r in want.values())  # fmt: skip
-    with prefect_server(base / "prefect-home") as server:
-        yield base / "generated", days, want, server
+    return base / "generated", days, want, shared_prefect_server
 
 
 def tracebacks(output: str) -> list[str]:

@@ -25,14 +25,13 @@ from pipelines.intake.landing import PartnerDay
 from pipelines.reporting.summary import markdown
 from pipelines.run.core import RunSummary, run_plain
 from pipelines.settings import Settings
-from pipelines.synthetic import generate
 from tests import builders as b
 from tests import servers
-from tests.conftest import TEST_KEY
-from tests.processes import ROOT, free_port, prefect_server, umkm, umkm_env
+from tests.conftest import TEST_KEY, THREE_DAYS
+from tests.processes import ROOT, Server, free_port, umkm, umkm_env
 from tests.test_runs import data_tables, published
 
-START, END = date(2024, 1, 29), date(2024, 1, 31)  # a Monday and a month end: all six partners
+START, END = THREE_DAYS  # a Monday and a month end: all six partners
 DAY = date(2024, 1, 30)
 
 
@@ -106,20 +105,15 @@ def quick_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("generated") / "landing"
-    generate(path, START, END, merchants=100, seed=16)
-    return path
+def landing(three_days: tuple[Path, Settings]) -> Path:
+    """The generated landing (the remote areas serve copies of it)."""
+    return three_days[0]
 
 
 @pytest.fixture(scope="module")
-def reference(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[object, ...]]]:  # fmt: skip
+def reference(three_days: tuple[Path, Settings]) -> dict[str, list[tuple[object, ...]]]:
     """What the generated landing publishes as a local folder."""
-    base = tmp_path_factory.mktemp("local-run")
-    settings = Settings(landing=landing, warehouse=base / "w.duckdb", publish=base / "p.duckdb",
-                        pii_key=TEST_KEY)  # fmt: skip
-    assert run_plain(settings, START, END).exit_status == 0
-    return published(settings)
+    return published(three_days[1])
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +132,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.S3]:
 
 
 @pytest.fixture(scope="module")
-def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
-        yield server.env()
+def prefect(shared_prefect_server: Server) -> dict[str, str]:
+    return shared_prefect_server.env()
 
 
 @pytest.fixture(params=["sftp", "s3"])
