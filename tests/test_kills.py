@@ -25,7 +25,7 @@ from tests.test_runs import published
 
 pytestmark = pytest.mark.slow
 
-START, END = THREE_DAYS  # a Monday and a month end: all six partners
+START, END = THREE_DAYS
 RANGE = ("backfill", "--start", START.isoformat(), "--end", END.isoformat())
 RECOVERY_SECONDS = 240  # the bound on "the next run completes"
 

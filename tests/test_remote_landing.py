@@ -31,7 +31,7 @@ from tests.conftest import TEST_KEY, THREE_DAYS
 from tests.processes import ROOT, Server, free_port, umkm, umkm_env
 from tests.test_runs import data_tables, published
 
-START, END = THREE_DAYS  # a Monday and a month end: all six partners
+START, END = THREE_DAYS
 DAY = date(2024, 1, 30)
 
 
