@@ -124,10 +124,13 @@ def test_two_runs_at_once_take_turns_at_the_warehouse(tmp_path: Path) -> None:
                              env=subprocess_env(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     second = subprocess.Popen([sys.executable, "-m", "pipelines.run.core", "2024-01-02", "2024-01-03"],
                               env=subprocess_env(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
-    _, err1 = first.communicate(timeout=600)
-    _, err2 = second.communicate(timeout=600)
-    assert first.returncode == 0, err1
-    assert second.returncode == 0, err2
+    out1, err1 = first.communicate(timeout=600)
+    out2, err2 = second.communicate(timeout=600)
+    if (first.returncode, second.returncode) != (0, 0):
+        con = duckdb.connect(str(s.warehouse), read_only=True)
+        failed = con.execute("SELECT partner, export_date, detail FROM partner_loads WHERE status = 'failed'").fetchall()  # fmt: skip
+        con.close()
+        pytest.fail(f"exit {first.returncode}: {out1} {err1}\nexit {second.returncode}: {out2} {err2}\nfailed: {failed}")  # fmt: skip
     clean = settings_in(tmp_path / "clean", tmp_path / "landing")
     run_plain(clean, START, END)
     assert data_tables(published(s)) == data_tables(published(clean))

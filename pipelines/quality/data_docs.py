@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from pipelines.contracts import Contract
 from pipelines.quality import validate
 
 VENDORED = validate.PLUGINS / "vendor" / "bootstrap-table-1.19.1"
@@ -37,9 +38,9 @@ def assets() -> dict[str, Path]:
     }
 
 
-def write_site(gx_dir: Path) -> Path:
+def write_site(gx_dir: Path, contracts: dict[str, Contract]) -> Path:
     """Build the site under `gx_dir/data_docs` with its static files; its index page."""
-    index = validate.build_site(gx_dir)
+    index = validate.build_site(gx_dir, contracts)
     static = gx_dir / "data_docs" / "static"
     for target, source in assets().items():
         shutil.copytree(source, static / "vendor" / target, dirs_exist_ok=True,

@@ -8,6 +8,7 @@ dots and extra spaces gone, `Prov.`/`Kab.`/`Kota` prefixes or `Bandung, Kota` su
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import duckdb
@@ -47,23 +48,32 @@ def regency_kind_and_base(name: str) -> tuple[str, str]:
     return kind, base
 
 
+REFERENCE = "umkm_reference"  # the in-memory database of the reference lookups
+_reference_lock = threading.Lock()
+
+
 def ensure_reference(con: duckdb.DuckDBPyConnection) -> None:
-    """The reference lookups in this DuckDB database (temp tables, built once per connection)."""
-    if con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'ref_regencies'"
-    ).fetchall()[0][0]:
-        return
-    con.register("provinces_in", reference.provinces().to_arrow())
-    con.register("regencies_in", reference.regencies().to_arrow())
-    kind, base = regency_kind_and_base("name")
-    con.execute(
-        f"""CREATE TEMP TABLE IF NOT EXISTS ref_provinces AS
-            SELECT code, name, {province_key("name")} AS pkey FROM provinces_in;
-            CREATE TEMP TABLE IF NOT EXISTS ref_regencies AS
-            SELECT code, province_code, name, {kind} AS rkind, {base} AS rbase FROM regencies_in;"""
-    )
-    con.unregister("provinces_in")
-    con.unregister("regencies_in")
+    """The reference lookups (`umkm_reference.provinces`, `.regencies`) in this DuckDB instance:
+    an in-memory database attached once, which every connection of the instance sees (the
+    staging cursors, and the cursors Great Expectations queries through)."""
+    with _reference_lock:
+        if con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'regencies'",
+            [REFERENCE],
+        ).fetchall()[0][0]:
+            return
+        con.register("provinces_in", reference.provinces().to_arrow())
+        con.register("regencies_in", reference.regencies().to_arrow())
+        kind, base = regency_kind_and_base("name")
+        con.execute(
+            f"""ATTACH IF NOT EXISTS ':memory:' AS {REFERENCE};
+                CREATE OR REPLACE TABLE {REFERENCE}.provinces AS
+                SELECT code, name, {province_key("name")} AS pkey FROM provinces_in;
+                CREATE OR REPLACE TABLE {REFERENCE}.regencies AS
+                SELECT code, province_code, name, {kind} AS rkind, {base} AS rbase FROM regencies_in;"""
+        )
+        con.unregister("provinces_in")
+        con.unregister("regencies_in")
 
 
 @cache
@@ -119,17 +129,17 @@ def by_names(province: str, keys: str = "keys") -> str:
         with_province = f"SELECT *, {pcode} AS pcode FROM named"
     else:
         with_province = f"""SELECT n.*, p.code AS pcode FROM named n
-                            LEFT JOIN ref_provinces p ON p.pkey = {province_key("n.praw")}"""
+                            LEFT JOIN {REFERENCE}.provinces p ON p.pkey = {province_key("n.praw")}"""
     return f"""
     WITH named AS (SELECT raw0, raw1, {clean("raw0")} AS praw, {clean("raw1")} AS rraw FROM {keys}),
          placed AS ({with_province}),
          parts AS (SELECT *, {kind} AS rkind, {base} AS rbase FROM placed),
-         bare AS (SELECT province_code, rbase, any_value(code) AS code FROM ref_regencies
+         bare AS (SELECT province_code, rbase, any_value(code) AS code FROM {REFERENCE}.regencies
                   GROUP BY ALL HAVING count(*) = 1),
          matched AS (
            SELECT parts.*, CASE WHEN parts.rkind IS NULL THEN b.code ELSE e.code END AS regency_code
            FROM parts
-           LEFT JOIN ref_regencies e ON e.province_code = parts.pcode AND e.rkind = parts.rkind AND e.rbase = parts.rbase
+           LEFT JOIN {REFERENCE}.regencies e ON e.province_code = parts.pcode AND e.rkind = parts.rkind AND e.rbase = parts.rbase
            LEFT JOIN bare b ON b.province_code = parts.pcode AND b.rbase = parts.rbase)
     SELECT raw0, raw1, regency_code, pcode AS province_code,
            CASE WHEN praw IS NOT NULL AND pcode IS NULL THEN 'province not recognised'

@@ -465,7 +465,7 @@ def publish_if_needed(con: duckdb.DuckDBPyConnection, config: RunConfig, contrac
         seconds = {"resolve": round(time.perf_counter() - started, 3)}
         crash.point("after-resolve")
         started = time.perf_counter()
-        data_docs.write_site(config.gx_dir)
+        data_docs.write_site(config.gx_dir, contracts)
         seconds["docs"] = round(time.perf_counter() - started, 3)
         crash.point("docs-written")
         started = time.perf_counter()
