@@ -209,12 +209,14 @@ def _described(expectation: Any, rule: str, column: str | None = None) -> Any:
 
 
 def _rule(rule: str, column: str, where: str) -> Any:
-    """The records breaking `rule`: those `where` selects (on the canonical columns)."""
+    """The records breaking `rule`: those `where` selects (on the canonical columns), named by
+    file and row (GX fetches some of them even when its result keeps only the count)."""
     import great_expectations.expectations as gxe
 
     return _described(
         gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {where}", description=rule
+            unexpected_rows_query=f"SELECT file, row_number FROM {{batch}} WHERE {where}",
+            description=rule,
         ),
         rule,
         column,
