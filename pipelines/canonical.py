@@ -38,6 +38,12 @@ def listing_columns() -> tuple[Column, ...]:
     return _schema()["listing"]
 
 
+def listing_attributes() -> tuple[Column, ...]:
+    """A listing's attributes: its `listing` columns but the key and the identifiers (the
+    warehouse keeps those in listing_keys and listing_idents)."""
+    return tuple(c for c in listing_columns() if c.name not in ("listing_key", "idents"))
+
+
 def vendor_columns() -> tuple[Column, ...]:
     return _schema()["vendor"]
 

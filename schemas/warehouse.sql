@@ -1,8 +1,9 @@
 -- The working warehouse (UMKM_WAREHOUSE). Pseudonymised, listing-level; never read by BI.
 -- Personal data never appears here: NIK and phone numbers only as HMAC-SHA256 pseudonyms.
 -- Listings and identifiers are integer keys (listing_id, ident); text keys live only in
--- listing_keys. The listing and e-catalogue tables' attribute columns come from
--- schemas/canonical.yaml (pipelines/warehouse/store.py adds them); this file holds the rest.
+-- listing_keys. The listing tables (listing_runs, listings) and the e-catalogue table take their
+-- attribute columns from schemas/canonical.yaml (pipelines/warehouse/store.py creates them);
+-- this file holds the rest.
 
 CREATE TABLE IF NOT EXISTS meta (
     name VARCHAR PRIMARY KEY,           -- 'schema_version', 'pii_key_check', 'state_version', ...
@@ -87,23 +88,6 @@ CREATE TABLE IF NOT EXISTS dirty_listings (listing_id BIGINT NOT NULL);
 
 -- UMKM whose membership may change: former UMKM of refreshed listings, until resolved.
 CREATE TABLE IF NOT EXISTS stale_umkm (umkm_id BIGINT NOT NULL);
-
--- Derived, incrementally maintained: one row per listing, its identifiers, its UMKM.
-CREATE TABLE IF NOT EXISTS listings (
-    listing_id BIGINT NOT NULL,
-    partner VARCHAR NOT NULL,
-    listing_key VARCHAR NOT NULL,
-    joined_date DATE NOT NULL,
-    province_code VARCHAR,
-    regency_code VARCHAR,
-    scale VARCHAR,
-    kbli_category VARCHAR,
-    tie_name VARCHAR,
-    tie_nib VARCHAR,
-    latest_export_date DATE NOT NULL,
-    removed_as_of DATE,
-    umkm_id BIGINT
-);
 
 CREATE TABLE IF NOT EXISTS listing_idents (
     listing_id BIGINT NOT NULL,

@@ -245,10 +245,7 @@ def _key_text(contract: Contract, text: Callable[[str], str]) -> str:
     return f"(CASE WHEN {present} THEN {joined} END)"
 
 
-# a listing-day's attributes: schemas/canonical.yaml `listing`, but its key and identifiers
-LISTING_ATTRIBUTES = [
-    c.name for c in canonical.listing_columns() if c.name not in ("listing_key", "idents")
-]
+LISTING_ATTRIBUTES = canonical.names(canonical.listing_attributes())
 
 
 def listing_day_sql(contract: Contract, records: str) -> str:

@@ -16,7 +16,7 @@ import duckdb
 from pipelines import canonical, crash, release
 from pipelines.warehouse.store import PartnerDayOutcome, bump_state, transaction
 
-ATTRS = [c.name for c in canonical.listing_columns() if c.name not in ("listing_key", "idents")]
+ATTRS = canonical.names(canonical.listing_attributes())
 RUN_COLUMNS = ["listing_id", "partner", "vid", "first_date", "last_date", *ATTRS, "idents"]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipelines import canonical
 from pipelines.warehouse import counts, moves
 
 # Order of listings for "earliest-joined" (metrics.md): joined date, partner, listing key as
@@ -57,16 +58,14 @@ def refresh_listings(
     )
     for table in ("listings", "listing_idents"):
         con.execute(f"DELETE FROM {table} WHERE {dirty}")
+    attrs = canonical.names(canonical.listing_attributes())
+    latest = ", ".join(f"arg_max_null(r.{a}, r.last_date)" for a in attrs)
     con.execute(
-        """INSERT INTO listings
-           SELECT r.listing_id, any_value(r.partner), any_value(k.listing_key),
-                  arg_max(r.joined_date, r.last_date), arg_max_null(r.province_code, r.last_date),
-                  arg_max_null(r.regency_code, r.last_date), arg_max_null(r.scale, r.last_date),
-                  arg_max_null(r.kbli_category, r.last_date), arg_max_null(r.tie_name, r.last_date),
-                  arg_max_null(r.tie_nib, r.last_date), max(r.last_date), NULL, NULL
-           FROM listing_runs r SEMI JOIN d USING (listing_id)
-           JOIN listing_keys k ON k.listing_id = r.listing_id
-           GROUP BY r.listing_id"""
+        f"""INSERT INTO listings (listing_id, partner, listing_key, {", ".join(attrs)}, latest_export_date)
+            SELECT r.listing_id, any_value(r.partner), any_value(k.listing_key), {latest}, max(r.last_date)
+            FROM listing_runs r SEMI JOIN d USING (listing_id)
+            JOIN listing_keys k ON k.listing_id = r.listing_id
+            GROUP BY r.listing_id"""
     )
     con.execute(
         """INSERT INTO listing_idents

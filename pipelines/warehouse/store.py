@@ -20,23 +20,28 @@ from pipelines import canonical
 from pipelines.warehouse import counts
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schemas" / "warehouse.sql"
-SCHEMA_VERSION = "4"  # 2: integer listing and identifier keys; 3: e-catalogue rows by partner; 4: publications and revisions
+SCHEMA_VERSION = "5"  # 2: integer listing and identifier keys; 3: e-catalogue rows by partner; 4: publications and revisions; 5: listings carry every canonical attribute
 ALIAS = "wh"  # the warehouse's name when attached to the run's DuckDB instance
 
 
 def _derived_ddl() -> str:
     """The tables whose columns come from the canonical schema."""
-    attrs = tuple(c for c in canonical.listing_columns() if c.name not in ("listing_key", "idents"))
+    attrs = canonical.ddl(canonical.listing_attributes(), ("joined_date",))
     runs = (
         "CREATE TABLE IF NOT EXISTS listing_runs (listing_id BIGINT NOT NULL, partner VARCHAR NOT NULL, vid UHUGEINT NOT NULL, "
-        f"first_date DATE NOT NULL, last_date DATE NOT NULL, {canonical.ddl(attrs, ('joined_date',))}, "
-        "idents UHUGEINT[] NOT NULL);"
+        f"first_date DATE NOT NULL, last_date DATE NOT NULL, {attrs}, idents UHUGEINT[] NOT NULL);"
+    )
+    # derived, incrementally maintained: one row per listing, its latest run's attributes, its UMKM
+    listings = (
+        "CREATE TABLE IF NOT EXISTS listings (listing_id BIGINT NOT NULL, partner VARCHAR NOT NULL, "
+        f"listing_key VARCHAR NOT NULL, {attrs}, latest_export_date DATE NOT NULL, removed_as_of DATE, "
+        "umkm_id BIGINT);"
     )
     vendors = (
         "CREATE TABLE IF NOT EXISTS ekatalog_vendors "
         f"({canonical.ddl(canonical.vendor_columns(), ('partner', 'export_date', 'listing_key', 'joined_date'))});"
     )
-    return runs + vendors + counts.DDL
+    return runs + listings + vendors + counts.DDL
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -52,11 +57,16 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
                 "move it aside and run `umkm backfill` over the landing area (README, 'Key rotation')"
             )
         con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
-    elif rows[0][0] in ("2", "3"):
+    elif rows[0][0] in ("2", "3", "4"):
         if rows[0][0] == "2":
             # e-catalogue rows gain their partner; the rows without one are replaced when their
             # partner-day is judged again (every contract's hash changed in that release)
             con.execute("ALTER TABLE ekatalog_vendors ADD COLUMN IF NOT EXISTS partner VARCHAR")
+        # 5: listings gain the attributes they lacked (kbli, status); every listing is refreshed
+        # from its runs at the next publish, which fills them
+        for c in canonical.listing_attributes():
+            con.execute(f"ALTER TABLE listings ADD COLUMN IF NOT EXISTS {c.name} {c.type}")
+        con.execute("INSERT INTO dirty_listings SELECT listing_id FROM listings")
         # 4 adds tables only (created above); the live file has no history tables, so the next
         # run publishes, the history starting there
         con.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
