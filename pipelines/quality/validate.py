@@ -423,8 +423,8 @@ def _signature(expectations: list[Any]) -> str:
 def _checkpoint(
     ctx: Any, name: str, batch_definition: Any, suite: Any, result_format: dict[str, Any]
 ) -> Any:
-    """The Checkpoint `name` validating `suite` on `batch_definition`; running it stores the
-    results. Its pages are rendered once per run for all new results (`build_site`): GX's
+    """The Checkpoint `name` validating `suite` on `batch_definition`; running it keeps the
+    result in GX's results store (memory) until `_only` files it. Its pages are rendered once per run for all new results (`build_site`): GX's
     UpdateDataDocsAction here cost 1.5 s per partner-day (templates compiled again and the
     index rebuilt from every stored result each time)."""
     import great_expectations as gx
