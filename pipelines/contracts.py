@@ -60,9 +60,22 @@ Encoding = Literal["utf-8", "utf-8-sig", "windows-1252", "iso-8859-1"]
 SINGLE_BYTE = {"windows-1252": "cp1252", "iso-8859-1": "latin-1"}
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[str, ...] = Weekday.__args__  # type: ignore[attr-defined]
+# The synthetic generator's hand-made models of an export (pipelines/synthetic/), named after
+# what they write, with the channel and format each writes
+SYNTHETIC_MODELS = {
+    "snapshot-csv": ("marketplace", "csv"),  # a daily full snapshot of sellers, gzip CSV
+    "spreadsheet-delta-csv": ("marketplace", "csv"),  # a daily delta from a spreadsheet, locale CSV
+    "event-jsonl": ("marketplace", "jsonl"),  # daily created/updated/deleted events in parts
+    "outlet-parquet": ("marketplace", "parquet"),  # a daily snapshot of outlets, grouped in brands
+    "monthly-workbook": ("marketplace", "excel"),  # a month's new sellers in an Excel report
+    "catalogue-csv": ("ekatalog", "csv"),  # a weekly snapshot of e-catalogue vendors
+}
+SyntheticModel = Literal[(*SYNTHETIC_MODELS,)]  # type: ignore[misc,valid-type]
 # fields a version may not change: who the partner is and when it delivers
 PARTNER_LEVEL = ("partner", "channel", "cadence", "delivery_day", "delivery", "landing",
-                 "max_days_behind")  # fmt: skip
+                 "max_days_behind", "synthetic")  # fmt: skip
+# fields that do not change how a delivery is judged (outside a version's hash)
+UNJUDGED = {"versions", "version_from", "landing", "max_days_behind", "synthetic"}
 
 
 class ContractError(ValueError):
@@ -227,6 +240,14 @@ class Region(_Frozen):
         return out
 
 
+class Synthetic(_Frozen):
+    """How `umkm generate` writes the partner: with one of the generator's hand-made models of
+    an export. A contract without it is generated from its fields alone."""
+
+    model: SyntheticModel
+    brand: str | None = None  # the partner's name as its files spell it (default: partner)
+
+
 Cadence = Literal["daily", "weekly", "monthly"]
 
 
@@ -253,6 +274,7 @@ class Contract(_Frozen):
     # e-catalogue: the (canonical) scale value of a vendor that is loaded but not counted
     not_counted: str | None = None
     landing: Landing | None = None  # default: UMKM_LANDING
+    synthetic: Synthetic | None = None  # the generator's model of the export (not judged by)
     columns: list[Column] = Field(min_length=1)
     # the version: the day it takes effect (None: the first), and the versions after it
     version_from: date | None = Field(None, alias="from")
@@ -297,9 +319,7 @@ class Contract(_Frozen):
         """The hash of this version as the pipeline judges a delivery by it (comments, the other
         versions, where it delivers and how late it may be excluded): a partner-day judged by
         another hash is judged again."""
-        text = self.model_dump_json(
-            exclude={"versions", "version_from", "landing", "max_days_behind"}, by_alias=True
-        )
+        text = self.model_dump_json(exclude=UNJUDGED, by_alias=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     # -- versions -----------------------------------------------------------------------------
@@ -427,6 +447,12 @@ def _problems(c: Contract) -> list[str]:
             out.append(f"not_counted: {c.not_counted!r} is not a scale value of the contract; allowed: {allowed}")  # fmt: skip
     if c.channel == "ekatalog" and c.grouping:
         out.append("grouping: applies to the marketplace channel only")
+    if c.synthetic is not None:
+        channel, fmt = SYNTHETIC_MODELS[c.synthetic.model]
+        fitting = [m for m, (ch, f) in SYNTHETIC_MODELS.items() if ch == c.channel and f == c.format]  # fmt: skip
+        # a later version may change the format: the generator refuses that day, not the contract
+        if channel != c.channel or (fmt != c.format and c.version_from is None):
+            out.append(f"synthetic: model {c.synthetic.model} writes {channel} {fmt} exports, this contract is {c.channel} {c.format}; allowed: {fitting}")  # fmt: skip
     return out
 
 
@@ -533,8 +559,10 @@ def marketplace_partners() -> list[str]:
 def contracts_sha256(contracts: dict[str, Contract]) -> str:
     """One hash over the partner contracts in force: each partner's name and the hash of its
     whole contract (every version), in partner order."""
+    # the generator's model of an export is not the pipeline's business
+    aside: Any = {"synthetic": True, "versions": {"__all__": {"synthetic"}}}
     lines = "".join(
-        f"{p}\t{hashlib.sha256(c.model_dump_json(by_alias=True).encode('utf-8')).hexdigest()}\n"
+        f"{p}\t{hashlib.sha256(c.model_dump_json(by_alias=True, exclude=aside).encode('utf-8')).hexdigest()}\n"
         for p, c in sorted(contracts.items())
     )
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.contracts import CONTRACT_DIR, ContractError, load_contracts, parse_contract
+from pipelines.contracts import (
+    CONTRACT_DIR,
+    ContractError,
+    contracts_sha256,
+    load_contracts,
+    parse_contract,
+)
 
 SHIPPED = yaml.safe_load((CONTRACT_DIR / "pasarnusa.yaml").read_text(encoding="utf-8"))
 
@@ -38,6 +44,15 @@ def test_the_shipped_contracts_load() -> None:
         ({"region": {"province": "code"}}, ["region", "region_code"]),
         ({"listing_key": {"column": "shop_name"}}, ["listing_key", "shop_name"]),
         ({"not_counted": "mikro"}, ["not_counted", "ekatalog"]),
+        (
+            {"synthetic": {"model": "pasarnusa"}},
+            ["synthetic.model", "'snapshot-csv'", "'catalogue-csv'"],
+        ),
+        (
+            {"synthetic": {"model": "event-jsonl"}},
+            ["synthetic", "marketplace jsonl", "['snapshot-csv', 'spreadsheet-delta-csv']"],
+        ),
+        ({"synthetic": {"model": "catalogue-csv"}}, ["synthetic", "ekatalog csv", "snapshot-csv"]),
     ],
 )
 def test_a_broken_contract_names_file_field_and_allowed_values(tmp_path: Path, change: dict, words: list[str]) -> None:  # fmt: skip
@@ -78,6 +93,17 @@ def test_versions_take_effect_on_their_date_and_hash_apart() -> None:
     changed = parse_contract({**doc, "versions": [doc["versions"][0], {"from": "2024-03-01", "quarantine_threshold": 0.3}]})  # fmt: skip
     assert changed.on(date(2024, 2, 1)).sha256 == second.sha256
     assert changed.on(date(2024, 3, 1)).sha256 != third.sha256
+
+
+def test_the_generators_model_is_outside_the_hashes_and_the_versions() -> None:
+    """It judges a delivery the same with or without `synthetic` (only the generator reads it),
+    and a version may not change it."""
+    bare = {k: v for k, v in SHIPPED.items() if k != "synthetic"}
+    assert SHIPPED["synthetic"] == {"model": "snapshot-csv"}
+    assert parse_contract(SHIPPED).sha256 == parse_contract(bare).sha256
+    assert contracts_sha256({"p": parse_contract(SHIPPED)}) == contracts_sha256({"p": parse_contract(bare)})  # fmt: skip
+    with pytest.raises(ContractError, match=r"versions\.0: \['synthetic'\] cannot change"):
+        parse_contract({**SHIPPED, "versions": [{"from": "2024-01-01", "synthetic": {"model": "spreadsheet-delta-csv"}}]})  # fmt: skip
 
 
 def test_a_version_cannot_change_who_delivers_or_when() -> None:

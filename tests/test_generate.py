@@ -25,8 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import reference
-from pipelines.synthetic import generate, schedule
-from pipelines.synthetic.faults import KIND_NAMES
+from pipelines.contracts import CONTRACT_DIR, SYNTHETIC_MODELS, load_contracts
+from pipelines.synthetic import MODELS, generate, schedule
+from pipelines.synthetic.faults import KIND_NAMES, KINDS
+from pipelines.synthetic.landing import MODEL_ROWS, MODEL_SINKS
 
 CLEAN = {"start": date(2024, 1, 22), "end": date(2024, 3, 4), "merchants": 600, "seed": 7}
 FAULTY = {"start": date(2024, 1, 1), "end": date(2024, 3, 10), "merchants": 600, "seed": 11}
@@ -184,6 +186,38 @@ def test_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
     assert a == b
     assert len(a) > 40
     assert a["pasarnusa/2024-03-01/sellers.csv.gz"] != c["pasarnusa/2024-03-01/sellers.csv.gz"]
+
+
+def test_the_contracts_models_are_the_generators() -> None:
+    """The contracts' closed set of models is the world's and the generator's, faults included."""
+    assert list(SYNTHETIC_MODELS) == list(MODELS)
+    assert set(MODEL_SINKS) == set(MODEL_ROWS) == set(MODELS)
+    assert {k.model for k in KINDS} == set(MODELS)
+
+
+def test_a_partner_is_written_by_its_contracts_model_not_its_name(tmp_path: Path) -> None:
+    """It writes a partner under another name with the same model byte for byte as before,
+    faults and all, and refuses two partners of one model."""
+    args = {"start": date(2024, 2, 26), "end": date(2024, 3, 4), "merchants": 120, "seed": 3}
+    shipped = load_contracts(CONTRACT_DIR)
+    renamed = {p: c for p, c in shipped.items() if p != "tokoraya"}
+    renamed["grosirku"] = shipped["tokoraya"].model_copy(update={"partner": "grosirku"})
+    generate(tmp_path / "a", **args, faults=True, contracts=shipped)
+    generate(tmp_path / "b", **args, faults=True, contracts=renamed)
+
+    def tree(folder: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        }
+
+    assert tree(tmp_path / "a" / "tokoraya") == tree(tmp_path / "b" / "grosirku")
+    assert tree(tmp_path / "a" / "pasarnusa") == tree(tmp_path / "b" / "pasarnusa")
+    logs = [(tmp_path / d / "_generator/faults.jsonl").read_text() for d in "ab"]
+    assert logs[0].replace('"tokoraya"', '"grosirku"') != logs[0]
+    assert sorted(logs[0].replace('"tokoraya"', '"grosirku"').splitlines()) == sorted(logs[1].splitlines())  # fmt: skip
+    twice = {**shipped, "grosirku": renamed["grosirku"]}
+    with pytest.raises(ValueError, match="tokoraya and grosirku both name synthetic model spreadsheet-delta-csv"):  # fmt: skip
+        generate(tmp_path / "c", **args, contracts=twice)
 
 
 def test_every_folder_ends_with_success_marker(clean: Path) -> None:

@@ -3,8 +3,8 @@ them, then the contract's sheet read from its header row by fastexcel (Rust cala
 cell as text; which cells were numbers is read from the sheet's XML (a numeric NIK lost
 precision, a numeric phone lost its leading zero).
 
-Measured against the libraries that would do the same (bench/excel_reader.py on lapakdesa's
-generated workbook of 17,857 sellers, 1.3 MB; best of 3, two runs on a shared 2-core machine):
+Measured against the libraries that would do the same (bench/excel_reader.py on the monthly
+workbook the generator writes, 17,857 sellers, 1.3 MB; best of 3, two runs on a shared 2-core machine):
 this reader 0.84-0.93 s in all, its numeric-cell scan 0.27-0.82 s of it; openpyxl 3.1.5
 read-only (values and cell types) 5.1-9.4 s; the same scan by xml.etree iterparse 2.0-2.8 s.
 The scan stays a vectorised regex over the sheet XML."""

@@ -251,7 +251,7 @@ LISTING_ATTRIBUTES = canonical.names(canonical.listing_attributes())
 def listing_day_sql(contract: Contract, records: str) -> str:
     """SELECT of one row per listing of the partner-day (grain: listing_key; schemas/
     canonical.yaml `listing`). Attributes come from the day's winning valid record: the last in
-    file order, or for a grouped partner (kedaiantar brands) the earliest joined (ties: record
+    file order, or for a grouped partner (a brand of outlets) the earliest joined (ties: record
     key ascending). Identifiers are every valid record's, as sorted distinct integer keys."""
     attrs = ", ".join(f"{a} := {a}" for a in LISTING_ATTRIBUTES)
     winners = {

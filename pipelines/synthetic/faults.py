@@ -1,6 +1,7 @@
 """Deliberate defects (`--faults`): every case in the last section of partners.md.
 
-A fault kind belongs to one partner and is either day-level (the file, its columns, its
+A fault kind belongs to one hand-made model of an export (a contract's `synthetic.model`, so
+to the partner the contracts give that model) and is either day-level (the file, its columns, its
 manifest or its marker) or record-level (a few rows of an otherwise good file). `plan` spreads
 the kinds over the range deterministically by seed, on a minority of each partner's
 deliveries, never on its first one (the backlog). Each injected fault is
@@ -39,7 +40,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from pipelines.synthetic.world import EKATALOG, PARTNERS
+from pipelines.synthetic.world import CATALOGUE, MODELS
 
 MIN_ROWS = 5  # a day carrying faults has at least this many records (small: no volume spike)
 NEED_ROWS = {"mostly_quarantined", "wrong_encoding", "volume_spike"}
@@ -50,59 +51,56 @@ QUARANTINING = {"joined_before_2009", "truncated_last_line", "repeated_header", 
 @dataclass(frozen=True)
 class Kind:
     name: str
-    partner: str
+    model: str  # the hand-made model whose exports it damages
     level: Literal["day", "record"]
     outcome: str
     # a day-level fault that leaves the rows loadable, so record faults may share its day
     shares_day: bool = False
 
 
-KINDS: tuple[Kind, ...] = (
-    # pasarnusa
-    Kind("not_gzip", "pasarnusa", "day", "failed"),
-    Kind("manifest_rows_mismatch", "pasarnusa", "day", "failed"),
-    Kind("renamed_column", "pasarnusa", "day", "failed"),
-    Kind("mostly_quarantined", "pasarnusa", "day", "failed"),
-    Kind("nik_truncated", "pasarnusa", "record", "identifier_invalid"),
-    Kind("unknown_region", "pasarnusa", "record", "loaded_with_warning"),
-    Kind("unknown_sector", "pasarnusa", "record", "loaded_with_warning"),
-    # tokoraya
-    Kind("wrong_encoding", "tokoraya", "day", "failed"),
-    Kind("wrong_separator", "tokoraya", "day", "failed"),
-    Kind("header_only", "tokoraya", "day", "loaded"),
-    Kind("volume_spike", "tokoraya", "day", "loaded_with_warning", shares_day=True),
-    Kind("nik_scientific", "tokoraya", "record", "identifier_invalid"),
-    Kind("phone_lost_leading_zero", "tokoraya", "record", "loaded"),
-    Kind("unknown_scale", "tokoraya", "record", "loaded_with_warning"),
-    Kind("bad_turnover", "tokoraya", "record", "loaded_with_warning"),
-    Kind("joined_before_2009", "tokoraya", "record", "quarantined"),
-    Kind("truncated_last_line", "tokoraya", "record", "quarantined"),
-    Kind("repeated_header", "tokoraya", "record", "quarantined"),
-    # belanjaku
-    Kind("manifest_sha256_mismatch", "belanjaku", "day", "failed"),
-    Kind("joined_future", "belanjaku", "record", "quarantined"),
-    Kind("malformed_row", "belanjaku", "record", "quarantined"),
-    Kind("duplicate_seller", "belanjaku", "record", "last_wins"),
-    # kedaiantar
-    Kind("missing_success", "kedaiantar", "day", "skipped_missing"),
-    Kind("wrong_type", "kedaiantar", "day", "failed"),
-    Kind("not_parquet", "kedaiantar", "day", "failed"),
-    Kind("extra_column", "kedaiantar", "day", "loaded_with_warning", shares_day=True),
-    Kind("unknown_region", "kedaiantar", "record", "loaded_with_warning"),
-    # lapakdesa
-    Kind("nik_numeric_cell", "lapakdesa", "record", "identifier_invalid"),
-    Kind("unknown_scale", "lapakdesa", "record", "loaded_with_warning"),
-    # lkpp-ekatalog
-    Kind("empty_file", EKATALOG, "day", "failed"),
-    Kind("missing_column", EKATALOG, "day", "failed"),
-    Kind("reordered_columns", EKATALOG, "day", "loaded", shares_day=True),
-    Kind("joined_future", EKATALOG, "record", "quarantined"),
+KINDS: tuple[Kind, ...] = (  # by model, in the models' order
+    Kind("not_gzip", "snapshot-csv", "day", "failed"),
+    Kind("manifest_rows_mismatch", "snapshot-csv", "day", "failed"),
+    Kind("renamed_column", "snapshot-csv", "day", "failed"),
+    Kind("mostly_quarantined", "snapshot-csv", "day", "failed"),
+    Kind("nik_truncated", "snapshot-csv", "record", "identifier_invalid"),
+    Kind("unknown_region", "snapshot-csv", "record", "loaded_with_warning"),
+    Kind("unknown_sector", "snapshot-csv", "record", "loaded_with_warning"),
+    Kind("wrong_encoding", "spreadsheet-delta-csv", "day", "failed"),
+    Kind("wrong_separator", "spreadsheet-delta-csv", "day", "failed"),
+    Kind("header_only", "spreadsheet-delta-csv", "day", "loaded"),
+    Kind("volume_spike", "spreadsheet-delta-csv", "day", "loaded_with_warning", shares_day=True),
+    Kind("nik_scientific", "spreadsheet-delta-csv", "record", "identifier_invalid"),
+    Kind("phone_lost_leading_zero", "spreadsheet-delta-csv", "record", "loaded"),
+    Kind("unknown_scale", "spreadsheet-delta-csv", "record", "loaded_with_warning"),
+    Kind("bad_turnover", "spreadsheet-delta-csv", "record", "loaded_with_warning"),
+    Kind("joined_before_2009", "spreadsheet-delta-csv", "record", "quarantined"),
+    Kind("truncated_last_line", "spreadsheet-delta-csv", "record", "quarantined"),
+    Kind("repeated_header", "spreadsheet-delta-csv", "record", "quarantined"),
+    Kind("manifest_sha256_mismatch", "event-jsonl", "day", "failed"),
+    Kind("joined_future", "event-jsonl", "record", "quarantined"),
+    Kind("malformed_row", "event-jsonl", "record", "quarantined"),
+    Kind("duplicate_seller", "event-jsonl", "record", "last_wins"),
+    Kind("missing_success", "outlet-parquet", "day", "skipped_missing"),
+    Kind("wrong_type", "outlet-parquet", "day", "failed"),
+    Kind("not_parquet", "outlet-parquet", "day", "failed"),
+    Kind("extra_column", "outlet-parquet", "day", "loaded_with_warning", shares_day=True),
+    Kind("unknown_region", "outlet-parquet", "record", "loaded_with_warning"),
+    Kind("nik_numeric_cell", "monthly-workbook", "record", "identifier_invalid"),
+    Kind("unknown_scale", "monthly-workbook", "record", "loaded_with_warning"),
+    Kind("empty_file", CATALOGUE, "day", "failed"),
+    Kind("missing_column", CATALOGUE, "day", "failed"),
+    Kind("reordered_columns", CATALOGUE, "day", "loaded", shares_day=True),
+    Kind("joined_future", CATALOGUE, "record", "quarantined"),
 )
 KIND_NAMES = sorted({k.name for k in KINDS})
 
 
-def plan(schedule: dict[str, list[date]], seed: int) -> dict[tuple[str, date], list[Kind]]:
-    """Which fault kinds go on which partner-day (deterministic by seed).
+def plan(
+    schedule: dict[str, list[date]], models: dict[str, str], seed: int
+) -> dict[tuple[str, date], list[Kind]]:
+    """Which fault kinds go on which partner-day (deterministic by seed), for the partners
+    `models` gives a hand-made model (partner -> model), planned in the models' order.
 
     At most a third of a partner's deliveries (rounded up) carry faults; day-level kinds get a
     day each, record-level kinds share days when there are not enough. A kind that finds no
@@ -110,9 +108,13 @@ def plan(schedule: dict[str, list[date]], seed: int) -> dict[tuple[str, date], l
     """
     rng = np.random.default_rng([seed, 0xFA_0175])
     out: dict[tuple[str, date], list[Kind]] = {}
-    for partner in PARTNERS:
+    partner_of = {m: p for p, m in models.items()}
+    for model in MODELS:
+        partner = partner_of.get(model)
+        if partner is None:
+            continue
         avail = schedule.get(partner, [])[1:]  # never the first delivery: the backlog
-        kinds = [k for k in KINDS if k.partner == partner]
+        kinds = [k for k in KINDS if k.model == model]
         if not avail or not kinds:
             continue
         n_slots = min(len(avail), len(kinds), -(-len(avail) // 3))
@@ -143,6 +145,7 @@ class DayFaults:
     """The faults of one partner-day and what has been injected so far."""
 
     partner: str
+    model: str
     day: date
     kinds: list[Kind]
     injected: list[dict] = field(default_factory=list)
@@ -209,7 +212,7 @@ class DayFaults:
             untouched = frame.head(frame.height - 1).with_row_index("_i")
             free = untouched.filter(pl.col("_fault").is_null())["_i"]
             row = int(free[(self.day.toordinal() + i) % len(free)])
-            frame = _damage(self.partner, kind.name, frame, row, self.day)
+            frame = _damage(self.model, kind.name, frame, row, self.day)
             self._pending.remove(kind)
         return frame
 
@@ -245,7 +248,7 @@ def _set(
 
 
 def _without_identifiers(frame: pl.DataFrame) -> pl.DataFrame:
-    """pasarnusa's broken export: three rows in five lost every identifier."""
+    """The snapshot's broken export: three rows in five lost every identifier."""
     bad = pl.int_range(pl.len()) % 5 < 3
     return frame.with_columns(
         pl.when(bad).then(pl.lit(None, pl.String)).otherwise(pl.col(c)).alias(c)
@@ -258,17 +261,17 @@ def _scientific(nik: str) -> str:
     return f"{nik[0]}.{nik[1:6]}E+15"
 
 
-def _damage(partner: str, name: str, frame: pl.DataFrame, r: int, day: date) -> pl.DataFrame:
+def _damage(model: str, name: str, frame: pl.DataFrame, r: int, day: date) -> pl.DataFrame:
     nik = frame["_nik"][r] if "_nik" in frame.columns else ""
     phone = frame["_phone"][r] if "_phone" in frame.columns else ""
-    if partner == "pasarnusa":
+    if model == "snapshot-csv":
         values = {
             "nik_truncated": {"owner_nik": nik[:15], "owner_phone": phone},
             "unknown_region": {"regency_code": "99.99"},
             "unknown_sector": {"kbli": "00000"},
         }[name]
         return _set(frame, r, values, name)
-    if partner == "tokoraya":
+    if model == "spreadsheet-delta-csv":
         if name == "repeated_header":
             header = (
                 frame.head(1)
@@ -288,7 +291,7 @@ def _damage(partner: str, name: str, frame: pl.DataFrame, r: int, day: date) -> 
             "joined_before_2009": {"Tanggal Bergabung": "17/6/2008"},
         }[name]
         return _set(frame, r, values, name)
-    if partner == "belanjaku":
+    if model == "event-jsonl":
         if name == "joined_future":
             future = (day + timedelta(days=3) - date(1970, 1, 1)).days * 86_400_000 + 36_000_000
             return _set(frame, r, {"_onboarded": future}, name)
@@ -301,9 +304,9 @@ def _damage(partner: str, name: str, frame: pl.DataFrame, r: int, day: date) -> 
                 _event=pl.lit("updated"), _scale=(pl.col("_scale") + 1) % 3, _fault=pl.lit(name)
             )
             return pl.concat([frame, again], how="diagonal_relaxed")
-    if partner == "kedaiantar":
+    if model == "outlet-parquet":
         return _set(frame, r, {"province_code": 99, "regency_code": 9999}, name)
-    if partner == "lapakdesa":
+    if model == "monthly-workbook":
         if name == "nik_numeric_cell":
             # the key falls back to the NIB once the NIK is unusable: damage a row that has one
             with_nib = frame.with_row_index("_i").filter(
@@ -314,9 +317,9 @@ def _damage(partner: str, name: str, frame: pl.DataFrame, r: int, day: date) -> 
             r = int(with_nib[0]) if len(with_nib) else r
             return _set(frame, r, {"NIK": frame["_nik"][r], "_nik_number": True}, mark)
         return _set(frame, r, {"Skala": "Sedang"}, name)
-    if partner == EKATALOG:
+    if model == CATALOGUE:
         return _set(frame, r, {"tanggal_tayang": (day + timedelta(days=10)).isoformat()}, name)
-    raise ValueError(f"no record fault {name!r} for {partner}")
+    raise ValueError(f"no record fault {name!r} for model {model}")
 
 
 def truncate_last_line(path: Path) -> None:

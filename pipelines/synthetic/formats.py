@@ -1,8 +1,8 @@
-"""What each partner writes: a chunk's listings formatted as the partner spells them.
+"""What each hand-made model writes: a chunk's listings formatted as its exports spell them.
 
-`_<partner>(chunk)` formats every listing of a chunk as one partner writes it (cached on the
-chunk: a snapshot repeats the same text day after day); `<partner>_day` selects and adjusts the
-rows of one export date. Columns whose name starts with `_` are helpers for the day selection and the
+`_<model>(chunk)` formats every listing of a chunk as one model writes it (cached on the chunk:
+a snapshot repeats the same text day after day); `<model>_day` selects and adjusts the rows of
+one export date. A contract's `synthetic.model` says which partner a model writes for. Columns whose name starts with `_` are helpers for the day selection and the
 fault injector; writers drop them. All of it is column-wise Polars, never a loop over rows.
 """
 
@@ -15,10 +15,10 @@ import numpy as np
 import polars as pl
 
 from pipelines.synthetic.world import (
-    BELANJAKU,
-    LAPAKDESA,
-    PASARNUSA,
-    TOKORAYA,
+    EVENTS,
+    SNAPSHOT,
+    SPREADSHEET,
+    WORKBOOK,
     Chunk,
     day_number,
     digits,
@@ -28,23 +28,23 @@ from pipelines.synthetic.world import (
     random_phones,
 )
 
-TOKORAYA_COLUMNS = [
+SPREADSHEET_COLUMNS = [
     "ID Toko", "Nama Toko", "NIK Pemilik", "No. HP", "NIB", "Provinsi", "Kabupaten/Kota",
     "Skala Usaha", "Tanggal Bergabung", "Omzet Bulanan (Rp)",
 ]  # fmt: skip
-PASARNUSA_COLUMNS = [
+SNAPSHOT_COLUMNS = [
     "seller_id", "shop_name", "owner_nik", "owner_phone", "nib", "regency_code",
     "business_scale", "kbli", "joined_at", "status",
 ]  # fmt: skip
-KEDAIANTAR_COLUMNS = [
+OUTLET_COLUMNS = [
     "outlet_id", "brand_id", "brand_name", "owner_nik", "owner_phone", "nib", "province_code",
     "regency_code", "category", "registered_on", "is_active",
 ]  # fmt: skip
-LAPAKDESA_COLUMNS = [
+WORKBOOK_COLUMNS = [
     "No", "Nama Usaha", "NIB", "NIK", "Telepon", "Kode Provinsi", "Kabupaten/Kota",
     "Tanggal Daftar", "Skala",
 ]  # fmt: skip
-EKATALOG_COLUMNS = [
+CATALOGUE_COLUMNS = [
     "kode_penyedia", "nama_penyedia", "nib", "npwp", "kualifikasi_usaha", "kode_provinsi",
     "jumlah_produk", "tanggal_tayang",
 ]  # fmt: skip
@@ -169,7 +169,7 @@ def local_timestamp(day: pl.Expr, secs: pl.Expr) -> pl.Expr:
 
 
 def phone_styles(phone: pl.Expr, style: pl.Expr) -> pl.Expr:
-    """A local `08...` number written in one of the ways people type it (tokoraya)."""
+    """A local `08...` number written in one of the ways people type it (a spreadsheet)."""
     p = phone
     return (
         pl.when(style == 1)
@@ -230,11 +230,11 @@ def _cached(chunk: Chunk, key: str, build: Callable[[Chunk], pl.DataFrame]) -> p
     return chunk.formatted[key]
 
 
-# -- pasarnusa: daily full snapshot, gzip CSV --------------------------------------------------
+# -- snapshot-csv: daily full snapshot, gzip CSV ------------------------------------------------
 
 
-def _pasarnusa(chunk: Chunk) -> pl.DataFrame:
-    x = _ids(chunk, PASARNUSA)
+def _snapshot(chunk: Chunk) -> pl.DataFrame:
+    x = _ids(chunk, SNAPSHOT)
     v, w = pl.col("v"), pl.col("w")
     regency_name = pick(geo().reg_names, x["reg"]).str.replace(
         r"^(Kabupaten|Kota) (Administrasi )?", ""
@@ -297,9 +297,9 @@ def _pasarnusa(chunk: Chunk) -> pl.DataFrame:
     )
 
 
-def pasarnusa_day(chunk: Chunk, day: date) -> pl.DataFrame:
+def snapshot_day(chunk: Chunk, day: date) -> pl.DataFrame:
     """Every seller onboarded by `day`, except those the partner deleted and not restored."""
-    base = _cached(chunk, "pasarnusa", _pasarnusa)
+    base = _cached(chunk, "snapshot-csv", _snapshot)
     gone = (pl.col("_gone") <= day) & (pl.col("_back") > day)
     status = (
         pl.when(pl.col("_status_day") <= day)
@@ -313,14 +313,14 @@ def pasarnusa_day(chunk: Chunk, day: date) -> pl.DataFrame:
     return (
         base.filter((pl.col("_joined") <= day) & ~gone)
         .with_columns(status=status)
-        .select(*PASARNUSA_COLUMNS, pl.col("^_.*$"))
+        .select(*SNAPSHOT_COLUMNS, pl.col("^_.*$"))
     )
 
 
-# -- tokoraya: daily delta, Windows-1252 `;` CSV ---------------------------------------------
+# -- spreadsheet-delta-csv: daily delta, Windows-1252 `;` CSV -----------------------------------
 
 
-def _tokoraya_fields() -> list[pl.Expr]:
+def _spreadsheet_fields() -> list[pl.Expr]:
     """The columns a changed row rewrites, from `_id_phone`, `_scale` and `_omzet`."""
     v, w = pl.col("_v"), pl.col("_w")
     omzet = pl.col("_omzet")
@@ -339,8 +339,8 @@ def _tokoraya_fields() -> list[pl.Expr]:
     ]
 
 
-def _tokoraya(chunk: Chunk) -> pl.DataFrame:
-    x = _ids(chunk, TOKORAYA)
+def _spreadsheet(chunk: Chunk) -> pl.DataFrame:
+    x = _ids(chunk, SPREADSHEET)
     v = _np(x["v"])
     return (
         x.select(
@@ -363,8 +363,8 @@ def _tokoraya(chunk: Chunk) -> pl.DataFrame:
             _nik=pl.col("nik"),
             _phone=pl.col("phone"),
         )
-        .with_columns(_tokoraya_fields())
-        .select(*TOKORAYA_COLUMNS, pl.col("^_.*$"))
+        .with_columns(_spreadsheet_fields())
+        .select(*SPREADSHEET_COLUMNS, pl.col("^_.*$"))
     )
 
 
@@ -412,28 +412,28 @@ def _delta_selection(
     return new, old.filter(mask)
 
 
-def tokoraya_day(
+def spreadsheet_day(
     chunk: Chunk, day: date, first: bool, pad: int = 0, spike: bool = False
 ) -> pl.DataFrame:
     """New sellers of `day` (all of them on the first delivery) plus changed ones; `spike`
     re-sends every seller (a volume spike)."""
-    base = _cached(chunk, "tokoraya", _tokoraya)
+    base = _cached(chunk, "spreadsheet-delta-csv", _spreadsheet)
     if spike:
         return base.filter(pl.col("_joined") <= day)
     new, old = _delta_selection(base, day, first, pad, pl.lit(True))
-    changed = changed_rows(old, day).with_columns(_tokoraya_fields())
+    changed = changed_rows(old, day).with_columns(_spreadsheet_fields())
     # now and then the export holds the old row first and the corrected one after it
     twice = old.filter(pl.col("_v") % 10 == 0)
     return pl.concat([new, twice, changed])
 
 
-# -- belanjaku: daily delta, JSON Lines in gzip parts -------------------------------------------
+# -- event-jsonl: daily delta, JSON Lines in gzip parts -----------------------------------------
 
 TIERS = {0: "MICRO", 1: "SMALL", 2: "MEDIUM"}
 
 
-def _belanjaku(chunk: Chunk) -> pl.DataFrame:
-    x = _ids(chunk, BELANJAKU)
+def _events(chunk: Chunk) -> pl.DataFrame:
+    x = _ids(chunk, EVENTS)
     w = _np(x["w"])
     salted = x["lid"].to_numpy().astype(np.uint64) ^ np.uint64(chunk.world.salt(12))
     other = pick(("47911", "56102", "10710", "14111", "96111"), w % 5)
@@ -478,10 +478,10 @@ def _belanjaku(chunk: Chunk) -> pl.DataFrame:
     )
 
 
-def belanjaku_day(chunk: Chunk, day: date, first: bool, pad: int = 0) -> pl.DataFrame:
+def events_day(chunk: Chunk, day: date, first: bool, pad: int = 0) -> pl.DataFrame:
     """`created` events for new merchants (all of them on the first delivery), `updated` for
     changed ones, `deleted` for merchants the partner removed that day."""
-    base = _cached(chunk, "belanjaku", _belanjaku)
+    base = _cached(chunk, "event-jsonl", _events)
     deleted = pl.col("_deleted")
     new, old = _delta_selection(base, day, first, pad, deleted > day)
     gone = base.head(0) if first else base.filter((deleted == day) & (pl.col("_joined") < day))
@@ -494,8 +494,8 @@ def belanjaku_day(chunk: Chunk, day: date, first: bool, pad: int = 0) -> pl.Data
     )
 
 
-def belanjaku_lines(frame: pl.DataFrame) -> pl.Series:
-    """One JSON object per row, as belanjaku nests it (ids as exact JSON integers)."""
+def event_lines(frame: pl.DataFrame) -> pl.Series:
+    """One JSON object per row, nested as partners.md's events are (ids as exact JSON integers)."""
     c = pl.col
     merchant = pl.struct(c("_id").alias("id"), c("_name").alias("name")).alias("merchant")
     msisdn = "62" + c("_id_phone").str.slice(1)
@@ -526,10 +526,10 @@ def belanjaku_lines(frame: pl.DataFrame) -> pl.Series:
     return frame.select(line.alias("line")).to_series()
 
 
-# -- kedaiantar: daily snapshot of outlets, Parquet ----------------------------------------------
+# -- outlet-parquet: daily snapshot of outlets, Parquet ------------------------------------------
 
 
-def _kedaiantar(chunk: Chunk) -> pl.DataFrame:
+def _outlets(chunk: Chunk) -> pl.DataFrame:
     g = geo()
     o = chunk.outlets
     b = chunk.biz.gather(o["bi"])
@@ -575,21 +575,21 @@ def _kedaiantar(chunk: Chunk) -> pl.DataFrame:
     )
 
 
-def kedaiantar_day(chunk: Chunk, day: date) -> pl.DataFrame:
+def outlets_day(chunk: Chunk, day: date) -> pl.DataFrame:
     """Every outlet registered by `day`, active unless it closed by then."""
-    base = _cached(chunk, "kedaiantar", _kedaiantar)
+    base = _cached(chunk, "outlet-parquet", _outlets)
     return (
         base.filter(pl.col("registered_on") <= day)
         .with_columns(is_active=pl.col("_inactive") > day)
-        .select(*KEDAIANTAR_COLUMNS, pl.col("^_.*$"))
+        .select(*OUTLET_COLUMNS, pl.col("^_.*$"))
     )
 
 
-# -- lapakdesa: monthly Excel report --------------------------------------------------------------
+# -- monthly-workbook: monthly Excel report --------------------------------------------------------
 
 
-def _lapakdesa(chunk: Chunk) -> pl.DataFrame:
-    x = _ids(chunk, LAPAKDESA)
+def _workbook(chunk: Chunk) -> pl.DataFrame:
+    x = _ids(chunk, WORKBOOK)
     v, w = pl.col("v"), pl.col("w")
     regency = pick(geo().reg_names, x["reg"])
     return x.select(
@@ -616,9 +616,9 @@ def _lapakdesa(chunk: Chunk) -> pl.DataFrame:
     )
 
 
-def lapakdesa_month(chunk: Chunk, month_end: date, first: bool, pad: int = 0) -> pl.DataFrame:
+def workbook_month(chunk: Chunk, month_end: date, first: bool, pad: int = 0) -> pl.DataFrame:
     """Sellers reported in the month of `month_end` (all earlier ones in the first report)."""
-    base = _cached(chunk, "lapakdesa", _lapakdesa)
+    base = _cached(chunk, "monthly-workbook", _workbook)
     month = (month_end.year - 1970) * 12 + month_end.month - 1
     rows = (
         base.filter(pl.col("_report") <= month)
@@ -632,10 +632,10 @@ def lapakdesa_month(chunk: Chunk, month_end: date, first: bool, pad: int = 0) ->
     return rows
 
 
-# -- lkpp-ekatalog: weekly vendor snapshot ---------------------------------------------------------
+# -- catalogue-csv: weekly vendor snapshot ---------------------------------------------------------
 
 
-def _ekatalog(chunk: Chunk) -> pl.DataFrame:
+def _catalogue(chunk: Chunk) -> pl.DataFrame:
     vd = chunk.vendors
     salt = chunk.world.salt(14)
     vid = _np(vd["vid"])
@@ -673,9 +673,9 @@ def _ekatalog(chunk: Chunk) -> pl.DataFrame:
     )
 
 
-def ekatalog_day(chunk: Chunk, day: date) -> pl.DataFrame:
+def catalogue_day(chunk: Chunk, day: date) -> pl.DataFrame:
     """Every vendor whose first product went online by `day`, with its product count."""
-    base = _cached(chunk, "ekatalog", _ekatalog)
+    base = _cached(chunk, "catalogue-csv", _catalogue)
     weeks = (pl.lit(day) - pl.col("_shown")).dt.total_days() // 7
     return (
         base.filter(pl.col("_shown") <= day)
@@ -683,12 +683,12 @@ def ekatalog_day(chunk: Chunk, day: date) -> pl.DataFrame:
             jumlah_produk=(1 + weeks * pl.col("_rate") // 2).clip(upper_bound=750),
             tanggal_tayang=pl.col("_shown").dt.strftime("%Y-%m-%d"),
         )
-        .select(*EKATALOG_COLUMNS, pl.col("^_.*$"))
+        .select(*CATALOGUE_COLUMNS, pl.col("^_.*$"))
     )
 
 
 __all__ = [
-    "EKATALOG_COLUMNS", "KEDAIANTAR_COLUMNS", "LAPAKDESA_COLUMNS",
-    "PASARNUSA_COLUMNS", "TOKORAYA_COLUMNS", "belanjaku_day", "belanjaku_lines",
-    "ekatalog_day", "kedaiantar_day", "lapakdesa_month", "pasarnusa_day", "tokoraya_day",
+    "CATALOGUE_COLUMNS", "OUTLET_COLUMNS", "SNAPSHOT_COLUMNS", "SPREADSHEET_COLUMNS",
+    "WORKBOOK_COLUMNS", "catalogue_day", "event_lines", "events_day", "outlets_day",
+    "snapshot_day", "spreadsheet_day", "workbook_month",
 ]  # fmt: skip

@@ -1,9 +1,10 @@
 """Write a landing area: `<out>/<partner>/<export_date>/<files>` for every scheduled delivery.
 
 The partners are the contracts' (UMKM_CONTRACTS), each delivering on the days its contract
-schedules, its files named as the contract says. The six shipped partners have hand-made
-formats that carry their quirks and faults (formats.py, faults.py); any other contract is
-written from the contract alone (contracted.py). A day a contract version other than the first
+schedules, its files named as the contract says. A contract with `synthetic: {model: ...}` is
+written by that hand-made model of an export, which carries its quirks and faults (MODELS
+below, formats.py, faults.py); any other contract is written from the contract alone
+(contracted.py). A day a contract version other than the first
 is in force is written as that version says (columns renamed, another date format, another
 separator).
 
@@ -29,10 +30,10 @@ from pipelines.synthetic import contracted
 from pipelines.synthetic import faults as F
 from pipelines.synthetic import formats as fmt
 from pipelines.synthetic.world import (
+    CATALOGUE,
     CHUNK_SIZE,
-    EKATALOG,
-    MARKETPLACES,
-    PARTNERS,
+    MARKETPLACE_MODELS,
+    MODELS,
     Chunk,
     World,
 )
@@ -72,10 +73,30 @@ def schedule(start: date, end: date, contracts: Mapping[str, Contract] | None = 
     return {p: [d for d in days if c.is_scheduled(d)] for p, c in _ordered(contracts).items()}
 
 
+def models(contracts: Mapping[str, Contract]) -> dict[str, str]:
+    """The hand-made model of each partner whose contract names one (partner -> model); a
+    model writes one partner's exports."""
+    out: dict[str, str] = {}
+    for partner, contract in contracts.items():
+        if contract.synthetic is None:
+            continue
+        model = contract.synthetic.model
+        other = next((p for p, m in out.items() if m == model), None)
+        if other is not None:
+            raise ValueError(
+                f"contracts {other} and {partner} both name synthetic model {model}; a model "
+                "writes one partner's exports (leave `synthetic` out to generate from the contract)"
+            )
+        out[partner] = model
+    return out
+
+
 def _ordered(contracts: Mapping[str, Contract]) -> dict[str, Contract]:
-    """The contracts in generation order: the hand-made partners first, then the others."""
-    made = [p for p in PARTNERS if p in contracts]
-    return {p: contracts[p] for p in [*made, *sorted(set(contracts) - set(made))]}
+    """The contracts in generation order: those with a hand-made model in the models' order,
+    then the others by name."""
+    made = models(contracts)
+    first = sorted(made, key=lambda p: MODELS.index(made[p]))
+    return {p: contracts[p] for p in [*first, *sorted(set(contracts) - set(made))]}
 
 
 def file_name(contract: Contract, day: date, part: int = 0) -> str:
@@ -106,11 +127,15 @@ def adapt(frame: pl.DataFrame, base: Contract, version: Contract) -> pl.DataFram
     return frame.select(*out, pl.col("^_.*$"))
 
 
+Sink = CsvSink | JsonlPartsSink | ParquetSink | XlsxSink
+
+
 @dataclass
 class PartnerDay:
-    """One partner-day folder being written, chunk by chunk."""
+    """One partner-day folder being written by its hand-made model, chunk by chunk."""
 
     partner: str
+    model: str
     day: date
     first: bool
     folder: Path
@@ -118,52 +143,14 @@ class PartnerDay:
     contract: Contract  # the partner's (all its versions)
     part_rows: int = PART_ROWS
     records: int = 0
-    dropped: int = 0  # sellers beyond the Excel sheet's last row (lapakdesa, huge worlds)
-    _sink: CsvSink | JsonlPartsSink | ParquetSink | XlsxSink = field(init=False)
-    _rename: dict[str, str] = field(init=False, default_factory=dict)
+    dropped: int = 0  # sellers beyond the Excel sheet's last row (a workbook, huge worlds)
+    rename: dict[str, str] = field(init=False, default_factory=dict)  # a fault's renamed columns
+    _sink: Sink = field(init=False)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        has, p = self.faults.has, self.partner
         path = self.folder / file_name(self.contract, self.day)
-        # columns, types and text options from the contract; faults change them on purpose
-        names = [c.name for c in self.contract.columns]
-        opts = self.contract.csv
-        if p == "pasarnusa":
-            if has("renamed_column"):
-                self._rename = {"owner_phone": "owner_hp"}
-            columns = [self._rename.get(c, c) for c in names]
-            self._sink = CsvSink(path, columns, compress=not has("not_gzip"))
-        elif p == "tokoraya":
-            assert opts is not None
-            self._sink = CsvSink(
-                path,
-                names,
-                separator="," if has("wrong_separator") else opts.separator,
-                crlf=opts.line_end == "crlf",
-                encoding="utf-8" if has("wrong_encoding") else SINGLE_BYTE[opts.encoding],
-            )
-        elif p == "belanjaku":
-            self._sink = JsonlPartsSink(self.folder, self.part_rows)
-        elif p == "kedaiantar":
-            schema = pa.schema([(c.name, contracted.PARQUET[str(c.type)]) for c in self.contract.columns])  # fmt: skip
-            if has("wrong_type"):
-                schema = schema.set(6, pa.field("province_code", pa.string()))
-            if has("extra_column"):
-                schema = schema.append(pa.field("rating", pa.float64()))
-            if has("not_parquet"):
-                self._sink = CsvSink(path, names)
-            else:
-                self._sink = ParquetSink(path, schema)
-        elif p == "lapakdesa":
-            self._sink = XlsxSink(path, self.day)
-        else:
-            columns = list(names)
-            if has("missing_column"):
-                columns.remove("npwp")
-            if has("reordered_columns"):
-                columns = columns[3:] + columns[:3]
-            self._sink = CsvSink(path, columns, bom=True)
+        self._sink = MODEL_SINKS[self.model](self, path)
         version = self.contract.on(self.day)
         if version.version_from is not None:
             # a later version of the contract is in force: its columns, in its text format
@@ -172,7 +159,7 @@ class PartnerDay:
                 or version.csv is None
                 or not isinstance(self._sink, CsvSink)
             ):
-                raise ValueError(f"{p}: the generator follows a version of a hand-made partner's CSV export only")  # fmt: skip
+                raise ValueError(f"{self.partner}: the generator follows a version of a hand-made model's CSV export only")  # fmt: skip
             self._sink.close()
             path.unlink()
             self._sink = CsvSink(
@@ -184,29 +171,13 @@ class PartnerDay:
 
     def rows(self, chunk: Chunk) -> pl.DataFrame:
         """This partner-day's rows from one chunk, faults applied."""
-        p, d, pad = self.partner, self.day, self.faults.pad
-        if p == "pasarnusa":
-            frame = fmt.pasarnusa_day(chunk, d)
-        elif p == "tokoraya":
-            frame = fmt.tokoraya_day(
-                chunk, d, self.first, pad, spike=self.faults.has("volume_spike")
-            )
-        elif p == "belanjaku":
-            frame = fmt.belanjaku_day(chunk, d, self.first, pad)
-        elif p == "kedaiantar":
-            frame = fmt.kedaiantar_day(chunk, d)
-            if self.faults.has("extra_column"):
-                frame = frame.with_columns(rating=(pl.col("_lid") % 50 / 10.0).cast(pl.Float64))
-        elif p == "lapakdesa":
-            frame = fmt.lapakdesa_month(chunk, d, self.first, pad)
-        else:
-            frame = fmt.ekatalog_day(chunk, d)
+        frame = MODEL_ROWS[self.model](self, chunk)
         if self.faults.kinds:
             frame = self.faults.apply(frame)
-        version = self.contract.on(d)
+        version = self.contract.on(self.day)
         if version.version_from is not None:
             return adapt(frame, self.contract, version)
-        return frame.rename(self._rename)
+        return frame.rename(self.rename)
 
     def _locate(self, number: int) -> tuple[str, int]:
         """(file, record number in it) of the partner-day's `number`-th record."""
@@ -225,7 +196,7 @@ class PartnerDay:
             self.dropped += frame.height - sink.room
             frame = frame.head(sink.room)
         if isinstance(sink, JsonlPartsSink):
-            sink.write_lines(fmt.belanjaku_lines(frame))
+            sink.write_lines(fmt.event_lines(frame))
         else:
             sink.write(frame)
         self.faults.collect(frame, self.records, self._locate)
@@ -254,6 +225,90 @@ class PartnerDay:
         return count
 
 
+# -- the hand-made models: each partner-day's sink and rows ---------------------------------
+# (columns, types and text options from the contract; faults change them on purpose)
+
+
+def _names(day: PartnerDay) -> list[str]:
+    return [c.name for c in day.contract.columns]
+
+
+def _snapshot_sink(day: PartnerDay, path: Path) -> Sink:
+    if day.faults.has("renamed_column"):
+        day.rename = {"owner_phone": "owner_hp"}
+    columns = [day.rename.get(c, c) for c in _names(day)]
+    return CsvSink(path, columns, compress=not day.faults.has("not_gzip"))
+
+
+def _spreadsheet_sink(day: PartnerDay, path: Path) -> Sink:
+    opts, has = day.contract.csv, day.faults.has
+    assert opts is not None
+    return CsvSink(
+        path,
+        _names(day),
+        separator="," if has("wrong_separator") else opts.separator,
+        crlf=opts.line_end == "crlf",
+        encoding="utf-8" if has("wrong_encoding") else SINGLE_BYTE[opts.encoding],
+    )
+
+
+def _events_sink(day: PartnerDay, path: Path) -> Sink:
+    return JsonlPartsSink(day.folder, day.part_rows)
+
+
+def _outlets_sink(day: PartnerDay, path: Path) -> Sink:
+    has = day.faults.has
+    schema = pa.schema([(c.name, contracted.PARQUET[str(c.type)]) for c in day.contract.columns])  # fmt: skip
+    if has("wrong_type"):
+        schema = schema.set(6, pa.field("province_code", pa.string()))
+    if has("extra_column"):
+        schema = schema.append(pa.field("rating", pa.float64()))
+    if has("not_parquet"):
+        return CsvSink(path, _names(day))
+    return ParquetSink(path, schema)
+
+
+def _workbook_sink(day: PartnerDay, path: Path) -> Sink:
+    brand = day.contract.synthetic.brand if day.contract.synthetic else None
+    return XlsxSink(path, day.day, brand or day.partner)
+
+
+def _catalogue_sink(day: PartnerDay, path: Path) -> Sink:
+    columns = _names(day)
+    if day.faults.has("missing_column"):
+        columns.remove("npwp")
+    if day.faults.has("reordered_columns"):
+        columns = columns[3:] + columns[:3]
+    return CsvSink(path, columns, bom=True)
+
+
+def _outlets_rows(day: PartnerDay, chunk: Chunk) -> pl.DataFrame:
+    frame = fmt.outlets_day(chunk, day.day)
+    if day.faults.has("extra_column"):
+        frame = frame.with_columns(rating=(pl.col("_lid") % 50 / 10.0).cast(pl.Float64))
+    return frame
+
+
+MODEL_SINKS: dict[str, Callable[[PartnerDay, Path], Sink]] = {
+    "snapshot-csv": _snapshot_sink,
+    "spreadsheet-delta-csv": _spreadsheet_sink,
+    "event-jsonl": _events_sink,
+    "outlet-parquet": _outlets_sink,
+    "monthly-workbook": _workbook_sink,
+    "catalogue-csv": _catalogue_sink,
+}
+MODEL_ROWS: dict[str, Callable[[PartnerDay, Chunk], pl.DataFrame]] = {
+    "snapshot-csv": lambda d, chunk: fmt.snapshot_day(chunk, d.day),
+    "spreadsheet-delta-csv": lambda d, chunk: fmt.spreadsheet_day(
+        chunk, d.day, d.first, d.faults.pad, spike=d.faults.has("volume_spike")
+    ),
+    "event-jsonl": lambda d, chunk: fmt.events_day(chunk, d.day, d.first, d.faults.pad),
+    "outlet-parquet": _outlets_rows,
+    "monthly-workbook": lambda d, chunk: fmt.workbook_month(chunk, d.day, d.first, d.faults.pad),
+    "catalogue-csv": lambda d, chunk: fmt.catalogue_day(chunk, d.day),
+}
+
+
 @dataclass
 class _Stats:
     businesses: int = 0
@@ -263,20 +318,21 @@ class _Stats:
     listings: dict[str, int] = field(default_factory=dict)
 
     def add(self, chunk: Chunk, last_monday: date | None, contracts: Mapping[str, Contract]) -> None:  # fmt: skip
-        made = [i for i, p in enumerate(MARKETPLACES) if p in contracts]
+        made = {m: p for p, m in models(contracts).items()}
+        # the world's slots of the marketplace models the contracts give a partner
+        slots = {i: made[m] for i, m in enumerate(MARKETPLACE_MODELS) if m in made}
         lst = chunk.listings.filter(
-            (pl.col("delivered") < date(9999, 12, 31)) & pl.col("partner").is_in(made)
+            (pl.col("delivered") < date(9999, 12, 31)) & pl.col("partner").is_in(list(slots))
         )
         self.businesses += chunk.n
-        for i in made:
-            partner = MARKETPLACES[i]
+        for i, partner in slots.items():
             self.listings[partner] = self.listings.get(partner, 0) + lst.filter(pl.col("partner") == i).height  # fmt: skip
         # one UMKM per business with a delivered listing, less owners' second businesses
         # (linked to the business before them through the owner's NIK)
         seen = np.zeros(chunk.n, dtype=bool)
         seen[lst["bi"].to_numpy()] = True
         for partner, contract in contracts.items():
-            if partner in PARTNERS or contract.channel != "marketplace":
+            if contract.synthetic is not None or contract.channel != "marketplace":
                 continue
             own = contracted.listings(chunk, contract).filter(pl.col("joined") <= chunk.world.end)
             self.listings[partner] = self.listings.get(partner, 0) + own.height
@@ -304,7 +360,7 @@ def generate(
 ) -> GenerateSummary:
     """Write every contract's partner's exports (default: the contracts of UMKM_CONTRACTS) for
     every delivery day in [start, end] under `out`, plus `_generator/world.json` (and
-    `faults.jsonl` with `faults`: the shipped partners' defects). Same arguments, same bytes.
+    `faults.jsonl` with `faults`: the hand-made models' defects). Same arguments, same bytes.
     """
     contracts = _ordered(load_contracts() if contracts is None else contracts)
     if end < start:
@@ -314,8 +370,10 @@ def generate(
     out = Path(out)
     world = World(seed=seed, merchants=merchants, start=start, end=end, chunk_size=chunk_size)
     deliveries = schedule(start, end, contracts)
-    plan = F.plan(deliveries, seed) if faults else {}
-    mondays = deliveries.get(EKATALOG, [])
+    model_of = models(contracts)
+    plan = F.plan(deliveries, model_of, seed) if faults else {}
+    catalogue = next((p for p, m in model_of.items() if m == CATALOGUE), None)
+    mondays = deliveries.get(catalogue, []) if catalogue else []
     delivering = {p: set(d) for p, d in deliveries.items()}
     stats = _Stats()
     injected: list[dict] = []
@@ -326,14 +384,15 @@ def generate(
         writers: list[PartnerDay | contracted.ContractDay] = [
             PartnerDay(
                 partner,
+                model_of[partner],
                 day,
                 first=day == deliveries[partner][0],
                 folder=out / partner / day.isoformat(),
-                faults=F.DayFaults(partner, day, plan.get((partner, day), [])),
+                faults=F.DayFaults(partner, model_of[partner], day, plan.get((partner, day), [])),
                 contract=contract,
                 part_rows=part_rows,
             )
-            if partner in PARTNERS
+            if partner in model_of
             else contracted.ContractDay(
                 contract.on(day),
                 day,
@@ -377,7 +436,8 @@ def generate(
         files=files,
         faults=len(injected),
     )
-    _write_world(gen / "world.json", world, faults, deliveries, summary, stats.dropped)
+    workbook = next((p for p, m in model_of.items() if m == "monthly-workbook"), "workbook")
+    _write_world(gen / "world.json", world, faults, deliveries, summary, stats.dropped, workbook)
     if faults:
         F.write_log(gen / "faults.jsonl", injected)
     return summary
@@ -390,8 +450,10 @@ def _write_world(
     deliveries: dict[str, list[date]],
     s: GenerateSummary,
     dropped: int,
+    workbook: str,
 ) -> None:
-    """Counts only: never an identifier of anyone."""
+    """Counts only: never an identifier of anyone. `dropped`: the sellers of the workbook
+    partner cut at the Excel row limit."""
     doc = {
         "seed": world.seed,
         "start": world.start.isoformat(),
@@ -406,10 +468,10 @@ def _write_world(
         "umkm_expected_note": (
             "UMKM the clean exports of the range describe, by construction: businesses with a "
             "delivered listing, less owners' second businesses sharing the owner's NIK. Random "
-            "identifiers may rarely collide and merge a few more; faults, and lapakdesa sellers cut "
-            "at the Excel row limit (lapakdesa_beyond_excel_rows), change it."
+            f"identifiers may rarely collide and merge a few more; faults, and {workbook} sellers cut "
+            f"at the Excel row limit ({workbook}_beyond_excel_rows), change it."
         ),
-        "lapakdesa_beyond_excel_rows": dropped,
+        f"{workbook}_beyond_excel_rows": dropped,
         "partner_days": s.partner_days,
         "files": s.files,
         "faults_injected": s.faults,

@@ -5,9 +5,13 @@ chunks of `chunk_size` with a numpy Generator seeded from (seed, chunk index), s
 be regenerated on its own and memory is bounded by one chunk, whatever `merchants` is. Every
 per-business and per-listing draw is vectorised; nothing loops over rows.
 
-Grain: `Chunk.biz` has one row per business, `Chunk.listings` one row per (business, partner)
-listing, `Chunk.outlets` one row per kedaiantar outlet, `Chunk.vendors` one row per
-lkpp-ekatalog vendor (UMKM vendors and `Non UMKM` ones).
+The world knows partners by the generator's hand-made models of an export (a contract's
+`synthetic.model`, see MODELS): each marketplace model has a slot in the world, its draws and
+listing ids, whichever partner the contracts give it to.
+
+Grain: `Chunk.biz` has one row per business, `Chunk.listings` one row per (business, model)
+listing, `Chunk.outlets` one row per outlet of the outlet model's brands, `Chunk.vendors` one
+row per e-catalogue vendor (UMKM vendors and `Non UMKM` ones).
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ import polars as pl
 
 from pipelines import reference
 
-MARKETPLACES = ("pasarnusa", "tokoraya", "belanjaku", "kedaiantar", "lapakdesa")
-EKATALOG = "lkpp-ekatalog"
-PARTNERS = (*MARKETPLACES, EKATALOG)
-PASARNUSA, TOKORAYA, BELANJAKU, KEDAIANTAR, LAPAKDESA = range(5)
+# The hand-made models (pipelines/contracts.py SYNTHETIC_MODELS), in world order: a marketplace
+# model's index is its slot (listing ids, draws), so the order is fixed; it is also the order
+# partners are generated in and faults planned in
+MARKETPLACE_MODELS = (
+    "snapshot-csv", "spreadsheet-delta-csv", "event-jsonl", "outlet-parquet", "monthly-workbook",
+)  # fmt: skip
+CATALOGUE = "catalogue-csv"
+MODELS = (*MARKETPLACE_MODELS, CATALOGUE)
+SNAPSHOT, SPREADSHEET, EVENTS, OUTLETS, WORKBOOK = range(len(MARKETPLACE_MODELS))
 
 CHUNK_SIZE = 200_000
 EPOCH = date(1970, 1, 1)
@@ -92,7 +101,7 @@ KBLI_CODES = (
 )  # fmt: skip
 
 # Shop names: a sector prefix, a core and an optional suffix. Some words carry characters
-# that exist in Windows-1252 (é, ’, –) so that tokoraya's exports are not plain ASCII.
+# that exist in Windows-1252 (é, ’, –) so that the spreadsheet model's exports are not plain ASCII.
 NAME_PREFIX = {
     "retail": ("Toko", "Warung", "Kios", "Grosir", "Toko Kelontong", "Mart", "Agen", "Lapak"),
     "food": ("Warung Makan", "Kedai", "Rumah Makan", "Bakso", "Mie Ayam", "Sate", "Kopi",
@@ -115,14 +124,14 @@ NAME_SUFFIX = (
     " & Co", " Group", " 88", " Crème",
 )  # fmt: skip
 
-# (partner, probability for a business) ; kedaiantar and lapakdesa depend on sector and area.
-P_LISTING = {PASARNUSA: 0.50, TOKORAYA: 0.30, BELANJAKU: 0.35}
-P_KEDAIANTAR = (0.03, 0.33)  # (other sectors, food)
-P_LAPAKDESA = (0.03, 0.13)  # (cities, regencies)
+# (model, probability for a business); the outlet and workbook models' depend on sector and area.
+P_LISTING = {SNAPSHOT: 0.50, SPREADSHEET: 0.30, EVENTS: 0.35}
+P_OUTLETS = (0.03, 0.33)  # (other sectors, food)
+P_WORKBOOK = (0.03, 0.13)  # (cities, regencies)
 P_NIB = 0.60
 P_PHONE2 = 0.08
 P_SAME_OWNER = 0.005
-P_VENDOR = (0.02, 0.08, 0.20)  # lkpp-ekatalog, by scale, businesses with a NIB only
+P_VENDOR = (0.02, 0.08, 0.20)  # e-catalogue, by scale, businesses with a NIB only
 NON_UMKM_VENDORS = 0.25  # extra `Non UMKM` vendors per UMKM vendor
 NIK_SERIAL_MIN = 9000  # serials 9000-9999: unlikely to be anyone's (see Chunk._businesses)
 NEVER = 2_932_896  # 9999-12-31 as a day number: after any range
@@ -250,7 +259,7 @@ class World:
 
     @property
     def month_ends(self) -> np.ndarray:
-        """lapakdesa's delivery days in the range (day numbers)."""
+        """The monthly model's delivery days in the range (day numbers)."""
         first = np.datetime64(self.start, "M")
         last = np.datetime64(self.end, "M")
         ends = (np.arange(first, last + 1) + 1).astype("datetime64[D]").astype(np.int64) - 1
@@ -281,7 +290,7 @@ class Chunk:
         self.listings = self._listings(rng)
         self.outlets = self._outlets(rng)
         self.vendors = self._vendors(rng)
-        # partner-specific formatted rows, built on demand and kept while the chunk lives
+        # model-specific formatted rows, built on demand and kept while the chunk lives
         self.formatted: dict[str, pl.DataFrame] = {}
 
     # -- businesses -------------------------------------------------------------------------
@@ -412,8 +421,8 @@ class Chunk:
         p = np.empty((n, 5))
         for code, prob in P_LISTING.items():
             p[:, code] = prob
-        p[:, KEDAIANTAR] = np.where(food, P_KEDAIANTAR[1], P_KEDAIANTAR[0])
-        p[:, LAPAKDESA] = np.where(city, P_LAPAKDESA[0], P_LAPAKDESA[1])
+        p[:, OUTLETS] = np.where(food, P_OUTLETS[1], P_OUTLETS[0])
+        p[:, WORKBOOK] = np.where(city, P_WORKBOOK[0], P_WORKBOOK[1])
         on = rng.random((n, 5)) < p
         none = ~on.any(axis=1)
         fallback = rng.choice(5, n, p=np.array([0.5, 0.3, 0.35, 0.15, 0.1]) / 1.4)
@@ -432,10 +441,10 @@ class Chunk:
         delay = np.ceil(rng.exponential(365.0, m)).astype(np.int64)
         joined = np.where(is_first, online[bi], online[bi] + delay)
         secs = rng.integers(6 * 3600, 23 * 3600, m)
-        # lapakdesa reports a seller in its join month, a few one or two months late
+        # the workbook reports a seller in its join month, a few one or two months late
         month = joined.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
         late = rng.choice(3, m, p=[0.92, 0.06, 0.02])
-        report_month = np.where(partner == LAPAKDESA, month + late, month)
+        report_month = np.where(partner == WORKBOOK, month + late, month)
         delivered = self._first_delivery(partner, joined, report_month)
         # a business's listings are ordered by the day they first reach the landing area, so
         # the ones delivered by any day form a prefix of the identifier chain built below and
@@ -466,8 +475,8 @@ class Chunk:
         kind = np.argmax(rng.random((len(link), 3)) * allowed, axis=1)
         inc[link, kind] = True
         inc[link - 1, kind] = True
-        # lapakdesa keys a seller by NIB or NIK: one of them must be there
-        needs_key = (partner == LAPAKDESA) & ~inc[:, 0] & ~inc[:, 2]
+        # the workbook keys a seller by NIB or NIK: one of them must be there
+        needs_key = (partner == WORKBOOK) & ~inc[:, 0] & ~inc[:, 2]
         inc[needs_key, 0] = True
         # an owner's two businesses are linked through the NIK of their first listings
         same_owner = b["same_owner"].to_numpy()
@@ -480,8 +489,8 @@ class Chunk:
         lid = gid * 8 + partner
         start = day_number(self.world.start)
         in_range = max(1, end - start)
-        # pasarnusa: a few sellers change status, a few vanish from snapshots during the range
-        # (some come back); belanjaku: a few merchants are deleted during the range
+        # the snapshot: a few sellers change status, a few vanish from snapshots during the range
+        # (some come back); the events: a few merchants are deleted during the range
         status_day = joined + 1 + np.ceil(rng.exponential(400.0, m)).astype(np.int64)
         status = np.where(rng.random(m) < 0.03, rng.choice(2, m, p=[0.6, 0.4]) + 1, 0)
         after = np.maximum(joined, start) + 1
@@ -490,7 +499,7 @@ class Chunk:
         back_day = np.where(rng.random(m) < 0.4, gone_day + rng.integers(2, 15, m), NEVER)
         if self.k == 0 and end - start >= 6:
             # make sure the range shows one seller deleted for good and one that reappears
-            early = np.nonzero((partner == PASARNUSA) & (joined < start))[0][:2]
+            early = np.nonzero((partner == SNAPSHOT) & (joined < start))[0][:2]
             gone[early] = True
             gone_day[early] = start + (end - start) // 3
             back_day[early[:1]] = start + (end - start) // 3 + 3
@@ -498,8 +507,8 @@ class Chunk:
         deleted = rng.random(m) < 0.01
         deleted_day = after + np.floor(rng.random(m) * in_range).astype(np.int64)
         if self.k == 0 and end - start >= 2:
-            # and one belanjaku merchant deleted during the range
-            early = np.nonzero((partner == BELANJAKU) & (joined < start))[0][:1]
+            # and one events merchant deleted during the range
+            early = np.nonzero((partner == EVENTS) & (joined < start))[0][:1]
             deleted[early] = True
             deleted_day[early] = start + (end - start) // 2
         return pl.DataFrame(
@@ -533,21 +542,21 @@ class Chunk:
         """Day number of the export that first carries each listing (NEVER when none does).
 
         Daily partners carry a listing from its join day, or from the range's first export
-        (the backlog); lapakdesa from the report of its report month, or the first report.
+        (the backlog); the monthly workbook from the report of its report month, or the first.
         """
         start, end = day_number(self.world.start), day_number(self.world.end)
         daily = np.where(joined <= end, np.maximum(joined, start), NEVER)
         ends = self.world.month_ends
         if len(ends) == 0:
-            return np.where(partner == LAPAKDESA, NEVER, daily)
+            return np.where(partner == WORKBOOK, NEVER, daily)
         month_end = (report_month + 1).astype("datetime64[M]").astype("datetime64[D]")
         month_end = month_end.astype(np.int64) - 1
         monthly = np.where(month_end <= ends[-1], np.maximum(month_end, ends[0]), NEVER)
-        return np.where(partner == LAPAKDESA, monthly, daily)
+        return np.where(partner == WORKBOOK, monthly, daily)
 
     def _outlets(self, rng: np.random.Generator) -> pl.DataFrame:
-        """kedaiantar: each brand (listing) runs 1-5 outlets; the first one is the brand's join."""
-        brands = self.listings.filter(pl.col("partner") == KEDAIANTAR)
+        """The outlet model: each brand (listing) runs 1-5 outlets; the first one is the brand's join."""
+        brands = self.listings.filter(pl.col("partner") == OUTLETS)
         nb = brands.height
         count = rng.choice(np.arange(1, 6), nb, p=[0.55, 0.2, 0.12, 0.08, 0.05])
         brand_i = np.repeat(np.arange(nb), count)
@@ -592,7 +601,7 @@ class Chunk:
         )
 
     def _vendors(self, rng: np.random.Generator) -> pl.DataFrame:
-        """lkpp-ekatalog vendors: ~3% of businesses with a NIB, plus some `Non UMKM` firms."""
+        """E-catalogue vendors: ~3% of businesses with a NIB, plus some `Non UMKM` firms."""
         b, n = self.biz, self.n
         scale = b["scale"].to_numpy()
         is_vendor = b["nib"].is_not_null().to_numpy() & (rng.random(n) < np.array(P_VENDOR)[scale])

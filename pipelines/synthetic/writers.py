@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xlsxwriter
 
-from pipelines.synthetic.formats import LAPAKDESA_COLUMNS, MONTHS_FULL
+from pipelines.synthetic.formats import MONTHS_FULL, WORKBOOK_COLUMNS
 
 GZIP_LEVEL = 1  # fast: exports of tens of millions of rows are CPU-bound on compression
-PART_ROWS = 250_000  # belanjaku starts a new part after this many lines
+PART_ROWS = 250_000  # a JSON Lines export starts a new part after this many lines
 EXCEL_MAX_ROWS = 1_048_576
 
 
@@ -175,10 +175,10 @@ def _mixed(text: pl.Series, number: pl.Series, use_number: pl.Series) -> np.ndar
 
 
 class XlsxSink:
-    """lapakdesa's monthly workbook: title rows, header on row 4, sellers, a TOTAL row, and a
-    `Ringkasan` sheet. xlsxwriter's constant-memory mode flushes each row once written."""
+    """A monthly workbook: title rows (the partner's `brand`), header on row 4, sellers, a TOTAL
+    row, and a `Ringkasan` sheet. xlsxwriter's constant-memory mode flushes each row once written."""
 
-    def __init__(self, path: Path, month_end: date) -> None:
+    def __init__(self, path: Path, month_end: date, brand: str) -> None:
         self.path, self.month_end = path, month_end
         self._wb = xlsxwriter.Workbook(
             str(path),
@@ -191,9 +191,7 @@ class XlsxSink:
             },
         )
         created = datetime(month_end.year, month_end.month, month_end.day, 23, 0, 0)
-        self._wb.set_properties(
-            {"title": "Laporan UMKM", "author": "LapakDesa", "created": created}
-        )
+        self._wb.set_properties({"title": "Laporan UMKM", "author": brand, "created": created})
         self._ws = self._wb.add_worksheet("Merchant Baru")
         bold = self._wb.add_format({"bold": True})
         title = self._wb.add_format({"bold": True, "font_size": 14, "align": "center"})
@@ -203,9 +201,9 @@ class XlsxSink:
         period = (
             f"Periode: 1 {month} {month_end.year} s.d. {month_end.day} {month} {month_end.year}"
         )
-        self._ws.merge_range(0, 0, 0, 8, "LAPORAN MERCHANT UMKM BARU - LAPAKDESA", title)
+        self._ws.merge_range(0, 0, 0, 8, f"LAPORAN MERCHANT UMKM BARU - {brand.upper()}", title)
         self._ws.merge_range(1, 0, 1, 8, period)
-        self._ws.write_row(3, 0, LAPAKDESA_COLUMNS, bold)
+        self._ws.write_row(3, 0, WORKBOOK_COLUMNS, bold)
         self.rows = 0
         self.by_scale: dict[str, int] = {}
 
@@ -235,7 +233,7 @@ class XlsxSink:
             np.array(frame["Skala"].to_list(), dtype=object),
         ]
         # xlsxwriter is cell-based: no bulk API exists, so this is the one loop over rows
-        # (lapakdesa reports a month's new sellers; constant-memory mode needs row order)
+        # (a report of a month's new sellers; constant-memory mode needs row order)
         write_row = self._ws.write_row
         for i, row in enumerate(zip(*cols, strict=True)):
             write_row(4 + self.rows + i, 0, row)
