@@ -4,9 +4,8 @@ The partners are the contracts' (UMKM_CONTRACTS), each delivering on the days it
 schedules, its files named as the contract says. A contract with `synthetic: {model: ...}` is
 written by that hand-made model of an export, which carries its quirks and faults (MODELS
 below, formats.py, faults.py); any other contract is written from the contract alone
-(contracted.py). A day a contract version other than the first
-is in force is written as that version says (columns renamed, another date format, another
-separator).
+(contracted.py). A day a contract version other than the first is in force is written as that
+version says (columns renamed, another date format, another separator).
 
 The loop is over days, then chunks of businesses, then the partners delivering that day: each
 chunk is generated once per day and feeds every partner's files, so memory holds one chunk
