@@ -73,6 +73,10 @@ def test_suites_are_the_contract_rules_on_canonical_columns_and_agree_with_sql(
         "pasarnusa_delivery 2024-01-02", "pasarnusa_records 2024-01-02",
         "pasarnusa_delivery 2024-01-03",  # refused: the delivery suite has a result too
     }  # fmt: skip
+    # filed by the Checkpoint's action, named after its partner-day
+    assert results["pasarnusa_records 2024-01-02"]["meta"]["batch_kwargs"] == {
+        "data_asset_name": "pasarnusa 2024-01-02 records"
+    }
     day2 = {
         r["expectation_config"]["meta"]["umkm_rule"]: r
         for r in results["pasarnusa_records 2024-01-02"]["results"]

@@ -23,7 +23,7 @@ reference table instead.
 
 Suites, validation definitions and Checkpoints are made from the contracts in each process's
 memory (they hold nothing else); only results are files, one per partner-day under
-`uncommitted/validations`, written and rendered under a lock on the project (`.gx.lock`): runs,
+`uncommitted/validations`, filed by the Checkpoint's action and rendered under a lock on the project (`.gx.lock`): runs,
 and a run's Dask workers, share the project without meeting each other's half-written files.
 Results carry counts only (BASIC, no unexpected values), except the refusal reason, which is
 the operator's message (already in `partner_loads.detail`) and holds no record value.
@@ -420,26 +420,60 @@ def _signature(expectations: list[Any]) -> str:
     return json.dumps(configs, sort_keys=True, default=str)
 
 
-def _checkpoint(
-    ctx: Any, name: str, batch_definition: Any, suite: Any, result_format: dict[str, Any]
-) -> Any:
-    """The Checkpoint `name` validating `suite` on `batch_definition`; running it keeps the
-    result in GX's results store (memory) until `_only` files it. Its pages are rendered once per run for all new results (`build_site`): GX's
-    UpdateDataDocsAction here cost 1.5 s per partner-day (templates compiled again and the
-    index rebuilt from every stored result each time)."""
+def _checkpoint(ctx: Any, gx_dir: Path, name: str, batch_definition: Any, suite: Any,
+                result_format: dict[str, Any]) -> Any:  # fmt: skip
+    """The Checkpoint `name` validating `suite` on `batch_definition`, with the action that files
+    each result (`_file_result_action`). Pages are rendered once per run for all new results
+    (`build_site`): GX's UpdateDataDocsAction here cost 1.5 s per partner-day (templates
+    compiled again and the index rebuilt from every stored result each time)."""
     import great_expectations as gx
 
     definition = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
     )
+    partner, kind = name.rsplit("_", 1)
+    file_result = _file_result_action()(
+        name="file the result", gx_dir=str(gx_dir), partner=partner,
+        what="records" if kind == "records" else "delivered files",
+    )  # fmt: skip
     return ctx.checkpoints.add_or_update(
         gx.Checkpoint(
             name=name,
             validation_definitions=[definition],
-            actions=[],
+            actions=[file_result],
             result_format=result_format,
         )
     )
+
+
+@cache
+def _file_result_action() -> type:
+    """The Checkpoint action that moves each result from GX's results store (memory) to the
+    project's files, under the project lock, with the partner-day named as its data asset (GX's
+    pages show the data asset from `batch_kwargs`, which a fluent data source leaves empty:
+    "Data asset: None"). Made on first use: GX is imported lazily (`warm_up`)."""
+    from typing import Literal
+
+    from great_expectations.checkpoint import ValidationAction
+
+    class FileResult(ValidationAction):  # type: ignore[misc]
+        type: Literal["umkm_file_result"] = "umkm_file_result"
+        gx_dir: str
+        partner: str
+        what: str
+
+        def run(self, checkpoint_result: Any, action_context: Any = None) -> dict[str, Any]:
+            ctx = context(Path(self.gx_dir))
+            for key, result in checkpoint_result.run_results.items():
+                day = key.run_id.run_name
+                result.meta["batch_kwargs"] = {"data_asset_name": f"{self.partner} {day} {self.what}"}  # fmt: skip
+                with _project_lock(Path(self.gx_dir)):
+                    ctx.stores[RESULTS].set(key, result)
+                ctx.validation_results_store.remove_key(key)
+            return {}
+
+    FileResult.update_forward_refs(Literal=Literal)  # this module's annotations are text
+    return FileResult
 
 
 class _Target:
@@ -468,7 +502,9 @@ def _prepared_checkpoint(gx_dir: Path, name: str, expectations: list[Any], add_b
     for source in [s for s in ctx.data_sources.all() if s == name]:
         ctx.data_sources.delete(source)
     batch = add_batch(ctx, name, target)
-    checkpoint = _checkpoint(ctx, name, batch, _suite(ctx, name, expectations), result_format)
+    checkpoint = _checkpoint(
+        ctx, gx_dir, name, batch, _suite(ctx, name, expectations), result_format
+    )
     _prepared[(gx_dir, name)] = (signature, checkpoint)
     return checkpoint
 
@@ -504,7 +540,7 @@ def _run_delivery(gx_dir: Path, contract: Contract, export_date: date,
         gx_dir, name, delivery_expectations(contract), _frame_batch, REFUSAL_FORMAT
     )
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=_run_id(export_date))
-    return _only(gx_dir, result, f"{contract.partner} {export_date.isoformat()} delivered files")
+    return _only(result)
 
 
 def _run_records(gx_dir: Path, con: duckdb.DuckDBPyConnection, database: str,
@@ -519,19 +555,12 @@ def _run_records(gx_dir: Path, con: duckdb.DuckDBPyConnection, database: str,
         result = checkpoint.run(run_id=_run_id(export_date))
     finally:
         target.con = None
-    return _only(gx_dir, result, f"{contract.partner} {export_date.isoformat()} records")
+    return _only(result)
 
 
-def _only(gx_dir: Path, checkpoint_result: Any, asset: str) -> Any:
-    """The one validation result of a Checkpoint run, moved from GX's results store (memory) to
-    the project's files with the partner-day named as its data asset (GX's pages show the data
-    asset from `batch_kwargs`, which a fluent data source leaves empty: "Data asset: None")."""
-    ((key, result),) = checkpoint_result.run_results.items()
-    result.meta["batch_kwargs"] = {"data_asset_name": asset}
-    ctx = context(gx_dir)
-    with _project_lock(gx_dir):
-        ctx.stores[RESULTS].set(key, result)
-    ctx.validation_results_store.remove_key(key)
+def _only(checkpoint_result: Any) -> Any:
+    """The one validation result of a Checkpoint run (filed by its action)."""
+    ((_, result),) = checkpoint_result.run_results.items()
     return result
 
 
