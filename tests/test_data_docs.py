@@ -179,3 +179,31 @@ def test_a_result_left_half_written_by_a_killed_run_does_not_stop_the_next(
     index = (settings.gx_dir / "data_docs" / "index.html").read_text()
     assert "pasarnusa_records" in index and "pasarnusa_delivery" in index
     assert not result.exists()
+
+
+def test_a_partner_whose_contract_changed_keeps_validating_and_its_suite_page_is_in_force(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contract version that changes a rule (the quarantine threshold) from a date: the suite
+    page shows the version in force on the newest result's day, and a later run in the same
+    process validates with it (the Checkpoint made on a replaced suite is made again)."""
+    import shutil
+
+    import yaml
+
+    contracts = tmp_path / "contracts"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "schemas" / "partners", contracts)
+    path = contracts / "pasarnusa.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["versions"] = [{"from": "2024-01-02", "quarantine_threshold": 0.75}]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("UMKM_CONTRACTS", str(contracts))
+    for day in ("2024-01-01", "2024-01-02"):
+        b.pasarnusa(settings.landing, day, [row("PN1", NIKS[0], "2023-06-01")])
+    first = run_plain(settings, date(2024, 1, 1), date(2024, 1, 2))
+    assert [s.status for s in first.steps] == ["loaded", "loaded"], [s.detail for s in first.steps]
+    page = (settings.gx_dir / "data_docs" / "expectations" / "pasarnusa_records.html").read_text()
+    assert re.search(r">\s*25\s*<", page), "the gate of the version in force: at least 25% null"
+    b.pasarnusa(settings.landing, "2024-01-03", [row("PN1", NIKS[0], "2023-06-01")])
+    second = run_plain(settings, date(2024, 1, 3), date(2024, 1, 3))
+    assert [s.status for s in second.steps] == ["loaded"], [s.detail for s in second.steps]

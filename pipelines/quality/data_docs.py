@@ -39,14 +39,16 @@ def assets() -> dict[str, Path]:
 
 
 def write_site(gx_dir: Path, contracts: dict[str, Contract]) -> Path:
-    """Build the site under `gx_dir/data_docs` with its static files; its index page."""
-    index = validate.build_site(gx_dir, contracts)
-    static = gx_dir / "data_docs" / "static"
-    for target, source in assets().items():
-        shutil.copytree(source, static / "vendor" / target, dirs_exist_ok=True,
-                        copy_function=shutil.copyfile)  # fmt: skip
-    # copies keep the installed files' modes (0644, 0755): the site is the run's user's only,
-    # like everything beside the warehouse
-    for path in [static, *static.rglob("*")]:
-        path.chmod(0o700 if path.is_dir() else 0o600)
+    """Build the site under `gx_dir/data_docs` with its static files, under the project's lock
+    (another run may be building it too); its index page."""
+    with validate.project_lock(gx_dir):
+        index = validate.build_site(gx_dir, contracts)
+        static = gx_dir / "data_docs" / "static"
+        for target, source in assets().items():
+            shutil.copytree(source, static / "vendor" / target, dirs_exist_ok=True,
+                            copy_function=shutil.copyfile)  # fmt: skip
+        # copies keep the installed files' modes (0644, 0755): the site is the run's user's
+        # only, like everything beside the warehouse
+        for path in [static, *static.rglob("*")]:
+            path.chmod(0o700 if path.is_dir() else 0o600)
     return index

@@ -180,7 +180,7 @@ def context(gx_dir: Path) -> Any:
 
 
 @contextmanager
-def _project_lock(gx_dir: Path) -> Iterator[None]:
+def project_lock(gx_dir: Path) -> Iterator[None]:
     """Hold the project's lock (a flock, released by the kernel if its holder dies): results are
     written and the site is built by one process at a time."""
     gx_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -408,6 +408,9 @@ def _suite(ctx: Any, name: str, expectations: list[Any]) -> Any:
         if _signature(stored.expectations) == _signature(wanted.expectations):
             return stored
         ctx.suites.delete(name)
+        # a Checkpoint made on the suite just replaced is made again at its next use
+        for known in [k for k in _prepared if k[1] == name]:
+            del _prepared[known]
     return ctx.suites.add(wanted)
 
 
@@ -467,9 +470,11 @@ def _file_result_action() -> type:
             for key, result in checkpoint_result.run_results.items():
                 day = key.run_id.run_name
                 result.meta["batch_kwargs"] = {"data_asset_name": f"{self.partner} {day} {self.what}"}  # fmt: skip
-                with _project_lock(Path(self.gx_dir)):
-                    ctx.stores[RESULTS].set(key, result)
-                ctx.validation_results_store.remove_key(key)
+                try:
+                    with project_lock(Path(self.gx_dir)):
+                        ctx.stores[RESULTS].set(key, result)
+                finally:  # a long-lived process (a Dask worker) keeps none of them in memory
+                    ctx.validation_results_store.remove_key(key)
             return {}
 
     FileResult.update_forward_refs(Literal=Literal)  # this module's annotations are text
@@ -624,20 +629,24 @@ def rule_counts(con: duckdb.DuckDBPyConnection, records: str) -> pl.DataFrame:
 
 
 def build_site(gx_dir: Path, contracts: dict[str, Contract]) -> Path:
-    """Build the Data Docs site: the pages of results that have none yet (a run renders only its
-    own), the suites of every partner with a stored result (made from its contract), and the
-    index of every stored result. Its index page."""
+    """Build the Data Docs site (the caller holds `project_lock`): the pages of results that have
+    none yet (a run renders only its own), the suite of every partner with a stored result (made
+    from the contract version in force on its newest result's day), and the index of every
+    stored result. Its index page."""
     _imported()
-    with _gx_lock, _project_lock(gx_dir):
+    with _gx_lock:
         ctx = context(gx_dir)
         _drop_unreadable(gx_dir / "uncommitted" / "validations")
         results = ctx.stores[RESULTS].list_keys()
-        suites = {key.expectation_suite_identifier.name for key in results}
-        for name in sorted(suites):
+        newest: dict[str, str] = {}
+        for key in results:
+            name, day = key.expectation_suite_identifier.name, str(key.run_id.run_name)
+            newest[name] = max(newest.get(name, day), day)
+        for name, day in sorted(newest.items()):
             partner, kind = name.rsplit("_", 1)
             if partner in contracts:
-                wanted = (record_expectations if kind == "records" else delivery_expectations)(contracts[partner])  # fmt: skip
-                _suite(ctx, name, wanted)
+                contract = contracts[partner].on(date.fromisoformat(day))
+                _suite(ctx, name, (record_expectations if kind == "records" else delivery_expectations)(contract))  # fmt: skip
         site = gx_dir / "data_docs" / "validations"
         new = [
             key for key in results
