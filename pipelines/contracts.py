@@ -61,7 +61,8 @@ SINGLE_BYTE = {"windows-1252": "cp1252", "iso-8859-1": "latin-1"}
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[str, ...] = Weekday.__args__  # type: ignore[attr-defined]
 # The synthetic generator's hand-made models of an export (pipelines/synthetic/), named after
-# what they write, with the channel and format each writes
+# what they write, with the channel and format each writes; in the generator's world order (a
+# marketplace model's place is its slot in the world: append, never reorder)
 SYNTHETIC_MODELS = {
     "snapshot-csv": ("marketplace", "csv"),  # a daily full snapshot of sellers, gzip CSV
     "spreadsheet-delta-csv": ("marketplace", "csv"),  # a daily delta from a spreadsheet, locale CSV

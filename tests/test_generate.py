@@ -28,7 +28,7 @@ from pipelines import reference
 from pipelines.contracts import CONTRACT_DIR, SYNTHETIC_MODELS, load_contracts
 from pipelines.synthetic import MODELS, generate, schedule
 from pipelines.synthetic.faults import KIND_NAMES, KINDS
-from pipelines.synthetic.landing import MODEL_ROWS, MODEL_SINKS
+from pipelines.synthetic.landing import WRITERS
 
 CLEAN = {"start": date(2024, 1, 22), "end": date(2024, 3, 4), "merchants": 600, "seed": 7}
 FAULTY = {"start": date(2024, 1, 1), "end": date(2024, 3, 10), "merchants": 600, "seed": 11}
@@ -191,7 +191,7 @@ def test_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
 def test_the_contracts_models_are_the_generators() -> None:
     """The contracts' closed set of models is the world's and the generator's, faults included."""
     assert list(SYNTHETIC_MODELS) == list(MODELS)
-    assert set(MODEL_SINKS) == set(MODEL_ROWS) == set(MODELS)
+    assert set(WRITERS) == set(MODELS)
     assert {k.model for k in KINDS} == set(MODELS)
 
 

@@ -149,7 +149,7 @@ class PartnerDay:
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / file_name(self.contract, self.day)
-        self._sink = MODEL_SINKS[self.model](self, path)
+        self._sink = WRITERS[self.model].sink(self, path)
         version = self.contract.on(self.day)
         if version.version_from is not None:
             # a later version of the contract is in force: its columns, in its text format
@@ -170,7 +170,7 @@ class PartnerDay:
 
     def rows(self, chunk: Chunk) -> pl.DataFrame:
         """This partner-day's rows from one chunk, faults applied."""
-        frame = MODEL_ROWS[self.model](self, chunk)
+        frame = WRITERS[self.model].rows(self, chunk)
         if self.faults.kinds:
             frame = self.faults.apply(frame)
         version = self.contract.on(self.day)
@@ -288,24 +288,23 @@ def _outlets_rows(day: PartnerDay, chunk: Chunk) -> pl.DataFrame:
     return frame
 
 
-MODEL_SINKS: dict[str, Callable[[PartnerDay, Path], Sink]] = {
-    "snapshot-csv": _snapshot_sink,
-    "spreadsheet-delta-csv": _spreadsheet_sink,
-    "event-jsonl": _events_sink,
-    "outlet-parquet": _outlets_sink,
-    "monthly-workbook": _workbook_sink,
-    "catalogue-csv": _catalogue_sink,
-}
-MODEL_ROWS: dict[str, Callable[[PartnerDay, Chunk], pl.DataFrame]] = {
-    "snapshot-csv": lambda d, chunk: fmt.snapshot_day(chunk, d.day),
-    "spreadsheet-delta-csv": lambda d, chunk: fmt.spreadsheet_day(
-        chunk, d.day, d.first, d.faults.pad, spike=d.faults.has("volume_spike")
-    ),
-    "event-jsonl": lambda d, chunk: fmt.events_day(chunk, d.day, d.first, d.faults.pad),
-    "outlet-parquet": _outlets_rows,
-    "monthly-workbook": lambda d, chunk: fmt.workbook_month(chunk, d.day, d.first, d.faults.pad),
-    "catalogue-csv": lambda d, chunk: fmt.catalogue_day(chunk, d.day),
-}
+@dataclass(frozen=True)
+class Model:
+    """How a hand-made model writes a partner-day: its sink, and its rows from a chunk."""
+
+    sink: Callable[[PartnerDay, Path], Sink]
+    rows: Callable[[PartnerDay, Chunk], pl.DataFrame]
+
+
+WRITERS: dict[str, Model] = {
+    "snapshot-csv": Model(_snapshot_sink, lambda d, chunk: fmt.snapshot_day(chunk, d.day)),
+    "spreadsheet-delta-csv": Model(_spreadsheet_sink, lambda d, chunk: fmt.spreadsheet_day(
+        chunk, d.day, d.first, d.faults.pad, spike=d.faults.has("volume_spike"))),
+    "event-jsonl": Model(_events_sink, lambda d, chunk: fmt.events_day(chunk, d.day, d.first, d.faults.pad)),
+    "outlet-parquet": Model(_outlets_sink, _outlets_rows),
+    "monthly-workbook": Model(_workbook_sink, lambda d, chunk: fmt.workbook_month(chunk, d.day, d.first, d.faults.pad)),
+    "catalogue-csv": Model(_catalogue_sink, lambda d, chunk: fmt.catalogue_day(chunk, d.day)),
+}  # fmt: skip
 
 
 @dataclass

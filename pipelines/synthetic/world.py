@@ -25,14 +25,13 @@ import numpy as np
 import polars as pl
 
 from pipelines import reference
+from pipelines.contracts import SYNTHETIC_MODELS
 
-# The hand-made models (pipelines/contracts.py SYNTHETIC_MODELS), in world order: a marketplace
-# model's index is its slot (listing ids, draws), so the order is fixed; it is also the order
-# partners are generated in and faults planned in
-MARKETPLACE_MODELS = (
-    "snapshot-csv", "spreadsheet-delta-csv", "event-jsonl", "outlet-parquet", "monthly-workbook",
-)  # fmt: skip
-CATALOGUE = "catalogue-csv"
+# The hand-made models (pipelines/contracts.py SYNTHETIC_MODELS), in that table's order, which
+# is the world's: a marketplace model's index is its slot (listing ids, draws), so the order is
+# fixed; it is also the order partners are generated in and faults planned in
+MARKETPLACE_MODELS = tuple(m for m, (channel, _) in SYNTHETIC_MODELS.items() if channel == "marketplace")  # fmt: skip
+(CATALOGUE,) = (m for m, (channel, _) in SYNTHETIC_MODELS.items() if channel == "ekatalog")
 MODELS = (*MARKETPLACE_MODELS, CATALOGUE)
 SNAPSHOT, SPREADSHEET, EVENTS, OUTLETS, WORKBOOK = range(len(MARKETPLACE_MODELS))
 
