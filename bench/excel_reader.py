@@ -26,7 +26,7 @@ def current():
         .load_sheet(sheet, header_row=header_row - 1, dtypes="string")
         .to_polars()
     )
-    numeric = X._numeric_cells(archive, X._sheet_xml_name(archive, sheet))
+    numeric = X._numeric_cells(archive.read(X._sheet_xml_name(archive, sheet)).decode("utf-8"))
     return frame.height, numeric.height
 
 
@@ -66,7 +66,9 @@ def numeric_by_etree():
 
 def numeric_by_regex():
     archive = zipfile.ZipFile(io.BytesIO(data))
-    return None, X._numeric_cells(archive, X._sheet_xml_name(archive, sheet)).height
+    return None, X._numeric_cells(
+        archive.read(X._sheet_xml_name(archive, sheet)).decode("utf-8")
+    ).height
 
 
 for name, fn in (
