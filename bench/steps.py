@@ -86,11 +86,12 @@ def flow(start: date, end: date, partners: list[str] | None) -> dict[str, object
 
     env.apply()
     from flows.server import api_for_this_run
+    from pipelines.quality.validate import import_gx
 
     started = time.perf_counter()
-    with (
-        api_for_this_run()
-    ):  # the temporary server `umkm` runs with, started apart (the goals exclude it)
+    # the temporary server `umkm` runs with, started apart (the goals exclude it), importing
+    # Great Expectations meanwhile as `umkm` does
+    with api_for_this_run(while_starting=import_gx):
         from prefect import flow as prefect_flow
 
         @prefect_flow(name="bench-warmup", persist_result=False)

@@ -121,10 +121,13 @@ def _run_flow(kind: str, **params: object) -> int:
             "pseudonymisation key (set it, or the Prefect Secret block umkm-pii-key on your server)"
         )
     from flows.server import api_for_this_run
+    from pipelines.quality.validate import import_gx
 
     started = time.perf_counter()
     try:
-        with api_for_this_run():  # before Prefect is imported: it reads its settings then
+        # before Prefect is imported: it reads its settings then; Great Expectations is
+        # imported while a temporary server starts
+        with api_for_this_run(while_starting=import_gx):
             from flows import runs
             from flows.progress import bar
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -46,9 +46,11 @@ def _prefect_dir() -> Path:
 
 
 @contextmanager
-def api_for_this_run() -> Iterator[str | None]:
+def api_for_this_run(while_starting: Callable[[], None] | None = None) -> Iterator[str | None]:
     """PREFECT_API_URL for the run: the configured server, else a temporary one for this run
-    only. Call before Prefect is imported (its settings are read from the environment)."""
+    only. Call before Prefect is imported (its settings are read from the environment).
+    `while_starting` runs in this process while a temporary server starts (seconds it would
+    otherwise spend waiting)."""
     if os.environ.get("PREFECT_API_URL"):
         yield os.environ["PREFECT_API_URL"]
         return
@@ -63,6 +65,8 @@ def api_for_this_run() -> Iterator[str | None]:
         env=env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
+        if while_starting is not None:
+            while_starting()
         _wait_healthy(url, server, float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))  # fmt: skip
         os.environ["PREFECT_API_URL"] = url
         try:

@@ -103,7 +103,9 @@ _warm_up_started = threading.Event()
 _warm_up_thread: list[threading.Thread] = []
 
 
-def _import_gx() -> None:
+def import_gx() -> None:
+    """Import Great Expectations now, in this thread: a process with nothing else to do (its
+    temporary Prefect server starting) does it here rather than at its first partner-day."""
     import great_expectations
     import great_expectations.expectations  # noqa: F401
 
@@ -114,7 +116,7 @@ def warm_up() -> None:
     where nothing changed never imports it. Python's import lock makes a concurrent import wait."""
     if not _warm_up_started.is_set():
         _warm_up_started.set()
-        thread = threading.Thread(target=_import_gx, name="gx-import", daemon=True)
+        thread = threading.Thread(target=import_gx, name="gx-import", daemon=True)
         _warm_up_thread.append(thread)
         thread.start()
 
