@@ -109,7 +109,7 @@ def test_a_dask_worker_killed_while_staging_never_stops_the_next_run(world, tmp_
     hanging); the next run completes and publishes what a clean run publishes."""
     # every restarted worker passes the point anew and is killed again: Dask gives up on the
     # partner-day after its allowed failures (default 3, four worker starts that on a loaded
-    # machine outlast the bound); one retry shows the same thing in half the time
+    # machine outlast the bound); one retry shows the same thing sooner (alone: 90 s, not 127)
     kill_then_recover(world, tmp_path, "read-done#1", UMKM_TASK_RUNNER="dask",
                       DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")  # fmt: skip
 
